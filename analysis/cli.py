@@ -1,0 +1,111 @@
+"""The ``eoss`` command line: one front door for the three pillars.
+
+Subcommands live in :mod:`analysis.commands`, one module each, discovered at
+start-up. A command module defines ``NAME``, ``HELP`` and
+``register(subparsers) -> argparse.ArgumentParser``; the parser it returns must set
+``handler=fn`` with ``fn(args) -> int``. Heavy imports (torch, statsmodels) happen
+inside handlers so that ``eoss --help`` stays fast.
+
+Bad input never produces a traceback: argparse errors, :class:`ValueError`,
+:class:`FileNotFoundError` and :class:`UsageError` become one line on stderr and
+exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+import analysis.commands
+
+
+class UsageError(Exception):
+    """Bad user input detected by a command (exit code 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser that raises instead of printing usage and exiting."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        """Raise :class:`UsageError` with argparse's message.
+
+        Args:
+            message: argparse's description of the problem.
+
+        Raises:
+            UsageError: Always.
+        """
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _command_modules() -> list:
+    mods = []
+    for info in pkgutil.iter_modules(analysis.commands.__path__):
+        if info.name.startswith("_"):
+            continue
+        mods.append(importlib.import_module(f"analysis.commands.{info.name}"))
+    return sorted(mods, key=lambda m: (getattr(m, "ORDER", 100), m.NAME))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``eoss`` parser with every discovered subcommand.
+
+    Returns:
+        The top-level parser.
+    """
+    parser = _Parser(
+        prog="eoss",
+        description=(
+            "Edge of Stochastic Stability toolkit: "
+            "derive, simulate, measure, fit, report."
+        ),
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for mod in _command_modules():
+        mod.register(sub)
+    return parser
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``eoss`` in-process.
+
+    Args:
+        argv: Arguments without the program name (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit code: 0 on success, 2 on bad input, 1 on a failed run.
+    """
+    # OpenMP spin-waiting makes small ops 10-60x slower on shared CPUs;
+    # set the policy before torch is first imported.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.handler(args) or 0)
+    except SystemExit as exc:  # --help and --version exit 0 through argparse
+        return int(exc.code or 0)
+    except (UsageError, ValueError, FileNotFoundError, NotADirectoryError) as exc:
+        prefix = (
+            "eoss"
+            if isinstance(exc, UsageError)
+            else f"eoss {argv[0] if argv else ''}".strip()
+        )
+        print(f"{prefix}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("eoss: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of ``eoss``; each module registers one (see :mod:`analysis.cli`)."""
