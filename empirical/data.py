@@ -1,8 +1,13 @@
-"""In-memory data sets: users' ``.npz`` arrays and a synthetic classification set.
+"""In-memory data sets, mini-batch sampling, and data sets by name.
 
 A :class:`ArrayDataset` is the whole training set as two tensors. Everything the
 spectral core and the training loop need (chunks, batches, subsets) is built from
 it by index, so a batch is always a fixed, reproducible set of rows.
+:class:`BatchSampler` draws the index sets of SGD's mini-batches from a numpy
+generator and can save and restore its exact position. :func:`load_train_test`
+builds the data of a :class:`empirical.config.DataConfig` (CIFAR-10, synthetic or
+a user's ``.npz``); it reads files but never writes or downloads (see
+``analysis.datasets`` for the download).
 """
 
 from __future__ import annotations
@@ -11,11 +16,14 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from empirical.config import DataConfig
 
 
 @dataclass(frozen=True)
@@ -226,4 +234,135 @@ def synthetic_classification(
             "input_shape": list(input_shape),
             "noise": noise,
         },
+    )
+
+
+class BatchSampler:
+    """Mini-batch index sets of size b from N data points.
+
+    * ``epoch``: a fresh random permutation per epoch, consumed in consecutive
+      disjoint slices of b; when fewer than b indices remain, they are dropped
+      and a new epoch starts (every batch has exactly b distinct points).
+    * ``iid``: every batch an independent uniform b-subset (without replacement
+      inside the batch).
+
+    In both modes each batch is marginally a uniform random b-subset. The
+    position (permutation, cursor, generator state) is saved and restored
+    exactly by :meth:`state_dict` / :meth:`load_state_dict`.
+
+    Args:
+        n: Number of data points N.
+        mode: ``epoch`` or ``iid``.
+        rng: The generator (owned by the sampler from now on).
+
+    Raises:
+        ValueError: On n < 1 or an unknown mode.
+    """
+
+    def __init__(
+        self, n: int, *, mode: Literal["epoch", "iid"], rng: np.random.Generator
+    ) -> None:
+        if n < 1:
+            raise ValueError(f"need n >= 1, got {n}")
+        if mode not in ("epoch", "iid"):
+            raise ValueError(f"unknown sampling mode {mode!r}")
+        self.n, self.mode, self.rng = n, mode, rng
+        self._perm = np.zeros(0, dtype=np.int64)
+        self._cursor = 0
+        self.epoch = 0
+
+    def next(self, b: int) -> np.ndarray:
+        """The next batch.
+
+        Args:
+            b: Batch size, 1 ≤ b ≤ N.
+
+        Returns:
+            int64 array of shape (b,) of distinct indices.
+
+        Raises:
+            ValueError: If b is out of range.
+        """
+        if not 1 <= b <= self.n:
+            raise ValueError(f"batch size {b} must be in [1, {self.n}]")
+        if self.mode == "iid":
+            return self.rng.choice(self.n, size=b, replace=False).astype(np.int64)
+        if self._cursor + b > len(self._perm):
+            self._perm = self.rng.permutation(self.n).astype(np.int64)
+            self._cursor = 0
+            self.epoch += 1
+        out = self._perm[self._cursor : self._cursor + b]
+        self._cursor += b
+        return out.copy()
+
+    def state_dict(self) -> dict[str, Any]:
+        """The exact position, as tensors and plain values (checkpoint-safe).
+
+        Returns:
+            Dict with ``perm`` (int64 tensor), ``cursor``, ``epoch``, ``rng``.
+        """
+        return {
+            "perm": torch.from_numpy(self._perm.copy()),
+            "cursor": self._cursor,
+            "epoch": self.epoch,
+            "rng": self.rng.bit_generator.state,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a position saved by :meth:`state_dict`.
+
+        Args:
+            state: The saved dict.
+        """
+        self._perm = np.asarray(state["perm"].numpy(), dtype=np.int64).copy()
+        self._cursor = int(state["cursor"])
+        self.epoch = int(state["epoch"])
+        self.rng.bit_generator.state = state["rng"]
+
+
+def load_train_test(
+    cfg: DataConfig, *, seed: int, root: str | Path | None = None
+) -> tuple[ArrayDataset, ArrayDataset | None]:
+    """The training subset and test set described by ``cfg``.
+
+    Args:
+        cfg: The data config.
+        seed: The run's seed (used when ``cfg.seed`` is None) for the subset.
+        root: CIFAR-10 data root (needed for ``cifar10``).
+
+    Returns:
+        (train, test); test is None for npz data or ``n_test == 0``.
+
+    Raises:
+        FileNotFoundError: If the CIFAR-10 files or the npz are missing.
+        ValueError: On malformed data.
+    """
+    from empirical.rng import torch_gen
+
+    data_seed = seed if cfg.seed is None else cfg.seed
+    if cfg.name == "npz":
+        return load_npz(cfg.path or ""), None
+    if cfg.name == "synthetic":
+        n_test = 0 if cfg.n_test == 0 else (cfg.n_test or cfg.n_train)
+        full = synthetic_classification(
+            cfg.n_train + n_test,
+            (cfg.input_dim,),
+            cfg.num_classes,
+            gen=torch_gen(data_seed, "data"),
+        )
+        train = full.subset(np.arange(cfg.n_train))
+        test = full.subset(np.arange(cfg.n_train, len(full))) if n_test else None
+        return train, test
+    if root is None:
+        raise FileNotFoundError(
+            "CIFAR-10 needs a data root: pass --data-root DIR or set EOSS_DATA_ROOT"
+        )
+    from empirical.cifar10 import load_cifar10
+
+    return load_cifar10(
+        root,
+        n_train=cfg.n_train,
+        n_test=cfg.n_test,
+        seed=data_seed,
+        normalize=cfg.normalize,
     )
