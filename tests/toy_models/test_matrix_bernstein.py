@@ -7,14 +7,19 @@ import math
 import numpy as np
 import pytest
 
+from toy_models.derivation import Derivation
+from toy_models.intrinsic_bernstein import (
+    expected_lambda_max_bound_intrinsic,
+    intrinsic_dimension,
+)
 from toy_models.matrix_bernstein import (
+    bernstein_derivation,
     bernstein_parameters,
     crossover_batch_size,
     expected_lambda_max_bound,
-    expected_lambda_max_bound_intrinsic,
     expected_norm_bound,
-    intrinsic_dimension,
     tail_bound,
+    verify_bernstein,
 )
 
 EPS = np.finfo(np.float64).eps
@@ -158,3 +163,32 @@ def test_without_replacement_full_batch_has_zero_deviation(rng):
     # b = N without replacement is the full batch: only rounding remains.
     assert np.all(norms <= 1e3 * EPS * np.abs(mats).max())
     assert np.all(np.abs(gaps) <= 1e3 * EPS * np.abs(mats).max())
+
+
+def test_symbolic_bounds_match_numeric():
+    d = bernstein_derivation()
+    vals = dict(sigma2=0.7, L=2.5, d=9, b=5)
+    assert d.evaluate("expected_norm_bound", **vals) == pytest.approx(
+        expected_norm_bound(0.7, 2.5, 9, 5), rel=RTOL
+    )
+    assert d.evaluate("expected_lambda_max_bound", **vals) == pytest.approx(
+        expected_lambda_max_bound(0.7, 2.5, 9, 5), rel=RTOL
+    )
+    # t = 3 keeps the tail below 1, where the numeric version is not clipped.
+    assert d.evaluate("tail_norm", t=3.0, **vals) == pytest.approx(
+        tail_bound(3.0, 0.7, 2.5, 9, 5), rel=RTOL
+    )
+    assert d.evaluate("crossover_b", **vals) == pytest.approx(
+        crossover_batch_size(0.7, 2.5, 9), rel=RTOL
+    )
+
+
+def test_bernstein_verify_passes_and_can_fail():
+    v = bernstein_derivation().verify(np.random.default_rng(0))
+    assert v.passed, [c for c in v.checks if not c.passed]
+    good = bernstein_derivation()
+    exprs = dict(good.expressions)
+    exprs["expected_norm_bound"] = good.expressions["expected_norm_bound"] / 2
+    bad = Derivation(good.name, good.title, exprs, good.claims, good.notes, None)
+    v = verify_bernstein(np.random.default_rng(0), derivation=bad, draws=20)
+    assert not v.check("sympy bound == numpy bound").passed
