@@ -156,14 +156,13 @@ class Verification:
         lines = [
             f"**Independent numeric verification: {head}** ({self.seed_info})",
             "",
-            "| check | max error | tolerance | passed |",
+            "| check | max error (or ratio, see name) | tolerance | passed |",
             "|---|---|---|---|",
         ]
         for c in self.checks:
             mark = "yes" if c.passed else "**NO**"
-            lines.append(
-                f"| {c.name} | {c.max_error:.3g} | {c.tolerance:.3g} | {mark} |"
-            )
+            name = c.name.replace("|", "\\|")  # keep the table's columns
+            lines.append(f"| {name} | {c.max_error:.3g} | {c.tolerance:.3g} | {mark} |")
         return "\n".join(lines)
 
 
@@ -190,7 +189,7 @@ def lambdify_expressions(
 
 @dataclass(frozen=True)
 class Derivation:
-    """A symbolic derivation with its numeric functions, verdicts and verifier.
+    r"""A symbolic derivation with its numeric functions, verdicts and verifier.
 
     Attributes:
         name: Topic key (``"diagonal-network"``, ``"eos-threshold"``, …).
@@ -199,6 +198,8 @@ class Derivation:
         claims: Verdicts on the paper's statements.
         notes: Free-text derivation steps, assumptions and conventions.
         verifier: ``rng -> Verification`` running the independent checks.
+        latex_names: symbol name → LaTeX used when printing (e.g.
+            ``{"sigma2": r"\sigma^2"}``); the numeric argument names are unchanged.
         numeric: name → lambdified numpy function (see :attr:`arguments`).
         arguments: name → names of the positional arguments of ``numeric[name]``.
     """
@@ -209,6 +210,7 @@ class Derivation:
     claims: tuple[ClaimVerdict, ...]
     notes: tuple[str, ...]
     verifier: Callable[[np.random.Generator], Verification]
+    latex_names: Mapping[str, str] = field(default_factory=dict)
     numeric: Mapping[str, Callable[..., Any]] = field(init=False)
     arguments: Mapping[str, tuple[str, ...]] = field(init=False)
 
@@ -224,7 +226,15 @@ class Derivation:
         Returns:
             name → ``sp.latex(expr)``.
         """
-        return {k: sp.latex(v) for k, v in self.expressions.items()}
+        return {k: self._latex(v) for k, v in self.expressions.items()}
+
+    def _latex(self, expr: sp.Basic) -> str:
+        names = {
+            sym: self.latex_names[sym.name]
+            for sym in expr.free_symbols
+            if sym.name in self.latex_names
+        }
+        return sp.latex(expr, symbol_names=names)
 
     def evaluate(self, name: str, **values: float) -> Any:
         """Evaluate ``numeric[name]`` with keyword values for its symbols.
@@ -270,7 +280,7 @@ class Derivation:
             "name": self.name,
             "title": self.title,
             "expressions": {
-                k: {"sympy": str(v), "latex": sp.latex(v)}
+                k: {"sympy": str(v), "latex": self._latex(v)}
                 for k, v in self.expressions.items()
             },
             "claims": [c.to_dict() for c in self.claims],
@@ -298,7 +308,7 @@ class Derivation:
         out += ["", "### Derived expressions", ""]
         for k, v in self.expressions.items():
             if only is None or k in only:
-                out += [f"`{k}`:", "", f"$$ {sp.latex(v)} $$", ""]
+                out += [f"`{k}`:", "", f"$$ {self._latex(v)} $$", ""]
         out += ["### The paper's claims", ""]
         for c in self.claims:
             scope = f" *[{c.scope}]*" if c.scope else ""

@@ -331,6 +331,7 @@ def bernstein_derivation() -> Derivation:
         claims=claims,
         notes=notes,
         verifier=lambda rng: verify_bernstein(rng, derivation=bernstein_derivation()),
+        latex_names={"sigma2": r"\sigma^2"},
     )
 
 

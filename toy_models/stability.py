@@ -159,6 +159,7 @@ def eos_threshold_derivation(loss_scale: str = "half") -> Derivation:
         verifier=lambda rng: verify_eos(
             float(coef), rng, derivation=eos_threshold_derivation(loss_scale)
         ),
+        latex_names={"g_dot_g": r"\|g\|^2", "gHg": r"g^\top H g"},
     )
 
 

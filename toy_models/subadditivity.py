@@ -131,6 +131,7 @@ def lemma41() -> Derivation:
         claims=claims,
         notes=notes,
         verifier=lambda rng: verify_lemma41(rng, derivation=lemma41()),
+        latex_names={"rho": r"\cos\varphi"},
     )
 
 
