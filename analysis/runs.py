@@ -322,6 +322,8 @@ def prepare_resume(
     """
     run = records.RunDir.open(run_dir)
     cfg = load_run_config(run_dir)
+    for tmp in (run.path / CKPT_DIR).glob(".step_*.tmp"):  # left by a kill
+        records.delete_file(tmp)
     steps = checkpoint_steps(run_dir)
     state = None if not steps else load_state(run_dir, steps[-1])[1]
     start = 0 if state is None else int(state["step"])

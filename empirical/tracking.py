@@ -267,7 +267,7 @@ class Tracker:
         """
         return {
             "rngs": {q: r.bit_generator.state for q, r in self.rngs.items()},
-            "vector": None if self.vector is None else self.vector.cpu(),
+            "vector": None if self.vector is None else self.vector.to("cpu", copy=True),
             "vector_step": self.vector_step,
             "last": dict(self.last),
         }

@@ -147,7 +147,7 @@ class Trainer:
         return {
             "format": STATE_FORMAT,
             "step": self.step,
-            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "model": _to_cpu(self.model.state_dict()),
             "optimizer": _to_cpu(self.optimizer.state_dict()),
             "sampler": self.sampler.state_dict(),
             "noise_gen": self.noise_gen.get_state(),
@@ -266,8 +266,9 @@ def _check_batch_sizes(cfg: TrainConfig, n: int) -> None:
 
 
 def _to_cpu(obj: Any) -> Any:
+    """Deep copy to CPU (``.cpu()`` alone would alias live CPU tensors)."""
     if isinstance(obj, Tensor):
-        return obj.detach().cpu()
+        return obj.detach().to("cpu", copy=True)
     if isinstance(obj, dict):
         return {k: _to_cpu(v) for k, v in obj.items()}
     if isinstance(obj, list):
