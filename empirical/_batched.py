@@ -1,0 +1,257 @@
+r"""Machinery shared by the mini-batch estimators (private).
+
+Batches of equal size are stacked, optionally span-reduced
+(:mod:`empirical.reduction`), and solved together by one batched Lanczos whose
+matvec is one backward pass through a vmapped gradient graph
+(:class:`empirical._stacked.StackedBatchHessian`). ``loop_one`` is the reference
+path: one :func:`empirical.hessian.minibatch_hessian` and one Lanczos per batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import Tensor, nn
+
+from empirical._params import (
+    BNMode,
+    detached_buffers,
+    detached_params,
+    infer_device,
+    infer_dtype,
+    private_module,
+)
+from empirical._stacked import StackedBatchHessian, output_dim, stacked_targets
+from empirical.data import ArrayDataset
+from empirical.hessian import minibatch_hessian
+from empirical.lanczos import lanczos
+from empirical.losses import Loss
+from empirical.reduction import ReducedBatches, reduce_batches, supports_reduction
+
+Method = Literal["auto", "reduced", "plain", "loop"]
+WARM_NOISE = 0.05  # relative size of the random part added to a warm start
+MEMORY_BUDGET = 1 << 30  # bytes for the Lanczos bases of one chunk of batches
+
+
+def sample_batches(n: int, batch_size: int, n_batches: int, rng: np.random.Generator):
+    """K batches of b distinct rows, independent across batches.
+
+    Args:
+        n: Number of rows N.
+        batch_size: b (1 ≤ b ≤ N).
+        n_batches: K ≥ 1.
+        rng: Generator.
+
+    Returns:
+        (K, b) int64 row indices.
+
+    Raises:
+        ValueError: On b outside [1, N] or K < 1.
+    """
+    if not 1 <= batch_size <= n:
+        raise ValueError(f"batch size must be in [1, {n}], got {batch_size}")
+    if n_batches < 1:
+        raise ValueError(f"number of batches must be >= 1, got {n_batches}")
+    rows = [rng.choice(n, size=batch_size, replace=False) for _ in range(n_batches)]
+    return np.stack(rows).astype(np.int64)
+
+
+def batch_rows(
+    data: ArrayDataset,
+    batch_size: int,
+    n_batches: int,
+    rng: np.random.Generator,
+    batch_indices: NDArray[np.int64] | None,
+) -> NDArray[np.int64]:
+    """Sampled (K, b) rows, or the validated ``batch_indices``."""
+    if batch_indices is None:
+        return sample_batches(len(data), batch_size, n_batches, rng)
+    idx = np.asarray(batch_indices, dtype=np.int64)
+    if idx.ndim != 2 or idx.shape[1] != batch_size or idx.shape[0] < 1:
+        raise ValueError(f"batch_indices must have shape (K, {batch_size})")
+    if idx.min() < 0 or idx.max() >= len(data):
+        raise ValueError(f"batch_indices must lie in [0, {len(data)})")
+    return idx
+
+
+def mean_se(x: NDArray) -> tuple[float, float]:
+    """Mean and standard error std(ddof=1)/sqrt(K) (NaN for K = 1)."""
+    if len(x) < 2:
+        return float(np.mean(x)), float("nan")
+    return float(np.mean(x)), float(np.std(x, ddof=1) / np.sqrt(len(x)))
+
+
+def normal(rng: np.random.Generator, shape, like: Tensor) -> Tensor:
+    """Standard normal draws from ``rng`` as a tensor like ``like``."""
+    return torch.from_numpy(rng.standard_normal(shape)).to(like)
+
+
+def warm(v0: Tensor, rng: np.random.Generator) -> Tensor:
+    """v0/‖v0‖ plus WARM_NOISE times a random unit vector (per row)."""
+    v = v0 / v0.norm(dim=-1, keepdim=True)
+    xi = normal(rng, tuple(v.shape), v)
+    return v + WARM_NOISE * xi / xi.norm(dim=-1, keepdim=True)
+
+
+@dataclass
+class Setup:
+    module: nn.Module
+    params: dict[str, Tensor]
+    buffers: dict[str, Tensor]
+    n_out: int
+    reducible: bool
+
+    @property
+    def like(self) -> Tensor:
+        p = next(iter(self.params.values()))
+        return torch.empty(0, dtype=p.dtype, device=p.device)
+
+
+def setup(model: nn.Module, bn_mode: BNMode, x_row: Tensor) -> Setup:
+    params = detached_params(model)
+    infer_device(params)
+    infer_dtype(params)
+    module = private_module(model, bn_mode)
+    buffers = detached_buffers(model)
+    like = next(iter(params.values()))
+    n_out = output_dim(module, params, buffers, x_row.to(like)[:1])
+    return Setup(module, params, buffers, n_out, supports_reduction(model))
+
+
+def resolve(method: Method, setup: Setup, X: Tensor, b: int) -> str:
+    if method not in ("auto", "reduced", "plain", "loop"):
+        raise ValueError(f"unknown method {method!r}")
+    d = int(np.prod(X.shape[1:]))
+    if method == "reduced" and not setup.reducible:
+        raise ValueError("method 'reduced' needs nn.Sequential(Flatten(), Linear, ...)")
+    if method == "auto":
+        return "reduced" if setup.reducible and b < d else "plain"
+    return method
+
+
+def stacked(
+    setup: Setup, loss: Loss, Xs: Tensor, ys: Tensor, reduced: bool
+) -> tuple[StackedBatchHessian, ReducedBatches | None]:
+    K = Xs.shape[0]
+    T = stacked_targets(loss, ys, setup.n_out, setup.like.dtype)
+    if reduced:
+        red = reduce_batches(setup.module, setup.params, Xs)
+        op = StackedBatchHessian(
+            setup.module, setup.buffers, loss, red.params, red.Z, T
+        )
+        return op, red
+    P = {k: t.unsqueeze(0).expand(K, *t.shape) for k, t in setup.params.items()}
+    return StackedBatchHessian(setup.module, setup.buffers, loss, P, Xs, T), None
+
+
+@dataclass
+class ChunkOut:
+    lam: Tensor  # (K,)
+    res: Tensor  # (K,)
+    conv: Tensor  # (K,)
+    vec: Tensor | None  # (K, P) full-space eigenvectors
+    bs: Tensor | None  # (K,)
+    cv: Tensor | None  # (K,)
+    n_matvecs: int
+
+
+def solve_stacked(
+    op: StackedBatchHessian,
+    red: ReducedBatches | None,
+    rng: np.random.Generator,
+    opts: dict,
+    v0: Tensor | None = None,
+    full_vector: Tensor | None = None,
+    batch_sharpness: bool = False,
+    vectors: bool = False,
+) -> ChunkOut:
+    like = op.gradient
+    if v0 is None:
+        start = normal(rng, (op.K, op.dim), like)
+    else:
+        v0 = v0.to(like).expand(op.K, -1)
+        start = warm(red.to_reduced(v0) if red is not None else v0, rng)
+    res = lanczos(op.matvec, start, which="LA", return_vectors=vectors, **opts)
+    lam, resid = res.eigenvalues[:, 0], res.residuals[:, 0]
+    conv = res.converged[:, 0]
+    vec = res.eigenvectors[:, :, 0] if vectors else None
+    if red is not None and red.n_null > 0:  # H_B also has h(d - r) zero eigenvalues
+        null = lam < 0
+        lam, resid = lam.clamp_min(0.0), torch.where(null, 0.0, resid)
+        conv = conv | null
+        if vec is not None:
+            vec = None if bool(null.any()) else red.to_full(vec)
+    elif red is not None and vec is not None:
+        vec = red.to_full(vec)
+    extra, bs, cv = 0, None, None
+    if batch_sharpness:
+        g = op.gradient
+        bs = (op.quadratic_form(g) / (g * g).sum(dim=1)).double().cpu()
+        extra += 1
+    if full_vector is not None:
+        v = full_vector.to(like).expand(op.K, -1)
+        v = red.to_reduced(v) if red is not None else v
+        cv = lam - op.quadratic_form(v).double().cpu()
+        extra += 1
+    return ChunkOut(lam, resid, conv, vec, bs, cv, res.n_matvecs + extra)
+
+
+def loop_one(
+    model, loss, X_B, y_B, rng, opts, bn_mode, full_vector, batch_sharpness
+) -> ChunkOut:
+    H = minibatch_hessian(model, loss, X_B, y_B, bn_mode=bn_mode)
+    like = torch.empty(0, dtype=H.torch_dtype, device=H.device)
+    res = lanczos(H.matvec_torch, normal(rng, (H.dim,), like), which="LA", **opts)
+    lam = res.eigenvalues[:1]
+    bs = cv = None
+    if batch_sharpness:
+        g = H.gradient()
+        bs = (g @ H.matvec_torch(g) / (g @ g)).double().cpu().reshape(1)
+    if full_vector is not None:
+        v = full_vector.to(like)
+        cv = lam - (v @ H.matvec_torch(v)).double().cpu().reshape(1)
+    n = res.n_matvecs + int(batch_sharpness) + int(full_vector is not None)
+    return ChunkOut(lam, res.residuals[:1], res.converged[:1], None, bs, cv, n)
+
+
+def auto_chunk(n_batches: int, dim: int, itemsize: int, max_iter: int) -> int:
+    """Batches per chunk so that the Lanczos bases fit :data:`MEMORY_BUDGET`.
+
+    Args:
+        n_batches: K.
+        dim: Dimension of one problem.
+        itemsize: Bytes per entry.
+        max_iter: Lanczos step cap (the estimate uses min(max_iter, 30) steps).
+
+    Returns:
+        A chunk size in [1, K].
+    """
+    per_batch = 2 * min(max_iter, 30) * dim * itemsize  # Q and A Q
+    return int(max(1, min(n_batches, MEMORY_BUDGET // max(per_batch, 1))))
+
+
+def problem_dim(setup: Setup, method: str, d: int, b: int) -> int:
+    P = sum(t.numel() for t in setup.params.values())
+    if method != "reduced":
+        return P
+    h = setup.params["1.weight"].shape[0]
+    return P - h * (d - min(b, d))
+
+
+def run_chunks(setup, loss, data, idx, method, rng, opts, full_vector, bs, chunk, log):
+    outs: list[ChunkOut] = []
+    X, y = data.X, data.y
+    for start in range(0, len(idx), chunk):
+        rows = idx[start : start + chunk]
+        if log is not None:
+            log(f"{method}: batches {start + 1}-{start + len(rows)} of {len(idx)}")
+        Xs = X[torch.as_tensor(rows)].to(setup.like)
+        ys = y[torch.as_tensor(rows)].to(setup.like.device)
+        op, red = stacked(setup, loss, Xs, ys, reduced=method == "reduced")
+        outs.append(solve_stacked(op, red, rng, opts, None, full_vector, bs))
+        del op, red
+    return outs
