@@ -312,6 +312,36 @@ class DiagonalNetEvaluation:
         return out | {"gap_b1": self.minibs_b1 - self.fullbs}
 
 
+def _validated_point(param: str, point: Mapping[str, float]) -> dict[str, float]:
+    """Exactly the parameter names of ``param``, as finite floats."""
+    names = NAMES[param]
+    unknown = sorted(set(point) - set(names))
+    missing = [n for n in names if n not in point]
+    if unknown or missing:
+        raise ValueError(
+            f"{param} parametrisation needs exactly {', '.join(names)}"
+            + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+            + (f"; missing: {', '.join(missing)}" if missing else "")
+        )
+    vals = {n: float(point[n]) for n in names}
+    if not all(np.isfinite(list(vals.values()))):
+        raise ValueError("parameter values must be finite")
+    return vals
+
+
+def _paper_formulas(vals: dict[str, float]) -> dict[str, float]:
+    """The paper's lambda_i = a_i^2 + b_i^2, FullBS = max/2, MiniBS = mean."""
+    lam = np.array(
+        [vals["a1"] ** 2 + vals["b1"] ** 2, vals["a2"] ** 2 + vals["b2"] ** 2]
+    )
+    return {
+        "lambda1": float(lam[0]),
+        "lambda2": float(lam[1]),
+        "fullbs": float(lam.max() / 2),
+        "minibs": float(lam.mean()),
+    }
+
+
 def evaluate_point(
     derivation: Derivation, param: str, loss_scale: str, point: Mapping[str, float]
 ) -> DiagonalNetEvaluation:
@@ -329,18 +359,7 @@ def evaluate_point(
     Raises:
         ValueError: On a missing, unknown or non-finite parameter value.
     """
-    names = NAMES[param]
-    unknown = sorted(set(point) - set(names))
-    missing = [n for n in names if n not in point]
-    if unknown or missing:
-        raise ValueError(
-            f"{param} parametrisation needs exactly {', '.join(names)}"
-            + (f"; unknown: {', '.join(unknown)}" if unknown else "")
-            + (f"; missing: {', '.join(missing)}" if missing else "")
-        )
-    vals = {n: float(point[n]) for n in names}
-    if not all(np.isfinite(list(vals.values()))):
-        raise ValueError("parameter values must be finite")
+    vals = _validated_point(param, point)
 
     def ev(key: str) -> Any:
         return derivation.evaluate(key, **vals)
@@ -363,9 +382,6 @@ def evaluate_point(
     else:
         fullbs = float(np.linalg.eigvalsh(np.asarray(ev("H_full"), dtype=float))[-1])
         method = "eigvalsh of the exact Hessian (no closed form off the manifold)"
-    paper_lam = np.array(
-        [vals["a1"] ** 2 + vals["b1"] ** 2, vals["a2"] ** 2 + vals["b2"] ** 2]
-    )
     return DiagonalNetEvaluation(
         param=param,
         loss_scale=loss_scale,
@@ -380,10 +396,5 @@ def evaluate_point(
         minibs_b1=float(lam.mean()),
         minibs_b2_with_replacement=float(lam.sum() / 4 + fullbs / 2),
         minibs_b2_without_replacement=fullbs,
-        paper={
-            "lambda1": float(paper_lam[0]),
-            "lambda2": float(paper_lam[1]),
-            "fullbs": float(paper_lam.max() / 2),
-            "minibs": float(paper_lam.mean()),
-        },
+        paper=_paper_formulas(vals),
     )

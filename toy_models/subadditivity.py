@@ -47,6 +47,35 @@ COUNTEREXAMPLE = (sp.diag(2, 1), sp.diag(1, sp.Rational(1, 2)))
 COUNTEREXAMPLE_INDEFINITE = (sp.diag(2, 1), sp.diag(1, -3))
 
 
+_NOTES = (
+    "lambda_max is the largest algebraic eigenvalue; the inequality follows "
+    "from lambda_max(A) = max_{|v|=1} v^T A v and needs no sign hypothesis.",
+    "Equality iff some unit v is a top eigenvector of every M_i.",
+    "EoSS consequence: lambda_max(H_B) <= mean over i in B of lambda_max(H_i), "
+    "so MiniBS(b) <= MiniBS(1); and by convexity E lambda_max(H_B) >= "
+    "lambda_max(H), with equality iff a.s. H_B shares H's top eigenvector.",
+)
+_CLAIMS = (
+    ClaimVerdict(
+        "lambda_max(sum M_i) <= sum lambda_max(M_i) for M_i with "
+        "lambda_max > |lambda_min|",
+        "holds",
+        "True for every symmetric M_i (Courant-Fischer); the hypothesis "
+        "lambda_max > |lambda_min| is unnecessary: diag(2,1) + diag(1,-3) "
+        "violates it and the inequality holds (with equality).",
+        "largest algebraic eigenvalue",
+    ),
+    ClaimVerdict(
+        "equality holds only if all M_i are identical",
+        "fails",
+        "Equality holds iff the M_i share a common top eigenvector; "
+        "counterexample diag(2,1) + diag(1,1/2): lambda_max = 3 = 2 + 1 "
+        "although the matrices differ (both satisfy the lemma's hypothesis).",
+        "any dimension >= 1",
+    ),
+)
+
+
 def lambda_max_exact(M: sp.Matrix) -> sp.Expr:
     """Largest algebraic eigenvalue of a symmetric sympy matrix.
 
@@ -97,39 +126,12 @@ def lemma41() -> Derivation:
         + lambda_max_exact(N2)
         - lambda_max_exact(N1 + N2),
     }
-    notes = (
-        "lambda_max is the largest algebraic eigenvalue; the inequality follows "
-        "from lambda_max(A) = max_{|v|=1} v^T A v and needs no sign hypothesis.",
-        "Equality iff some unit v is a top eigenvector of every M_i.",
-        "EoSS consequence: lambda_max(H_B) <= mean over i in B of lambda_max(H_i), "
-        "so MiniBS(b) <= MiniBS(1); and by convexity E lambda_max(H_B) >= "
-        "lambda_max(H), with equality iff a.s. H_B shares H's top eigenvector.",
-    )
-    claims = (
-        ClaimVerdict(
-            "lambda_max(sum M_i) <= sum lambda_max(M_i) for M_i with "
-            "lambda_max > |lambda_min|",
-            "holds",
-            "True for every symmetric M_i (Courant-Fischer); the hypothesis "
-            "lambda_max > |lambda_min| is unnecessary: diag(2,1) + diag(1,-3) "
-            "violates it and the inequality holds (with equality).",
-            "largest algebraic eigenvalue",
-        ),
-        ClaimVerdict(
-            "equality holds only if all M_i are identical",
-            "fails",
-            "Equality holds iff the M_i share a common top eigenvector; "
-            "counterexample diag(2,1) + diag(1,1/2): lambda_max = 3 = 2 + 1 "
-            "although the matrices differ (both satisfy the lemma's hypothesis).",
-            "any dimension >= 1",
-        ),
-    )
     return Derivation(
         name="lemma41",
         title="Lemma 4.1: subadditivity of lambda_max and its equality case",
         expressions=exprs,
-        claims=claims,
-        notes=notes,
+        claims=_CLAIMS,
+        notes=_NOTES,
         verifier=lambda rng: verify_lemma41(rng, derivation=lemma41()),
         latex_names={"rho": r"\cos\varphi"},
     )
@@ -144,6 +146,22 @@ def _common_top_family(rng: np.random.Generator, k: int, d: int) -> np.ndarray:
         spec[0] = spec[1] + rng.uniform(0.5, 2.0)  # a gap keeps Q[:, 0] on top
         mats.append((Q * spec) @ Q.T)
     return np.stack(mats)
+
+
+def _equality_family_errors(
+    rng: np.random.Generator, k: int, d: int
+) -> tuple[float, float, float]:
+    """|gap|, eigenvector residual and min distance over 20 common-top families."""
+    eq_gap, eq_res, distinct = 0.0, 0.0, np.inf
+    for _ in range(20):
+        mats = _common_top_family(rng, k, d)
+        eq_gap = max(eq_gap, abs(subadditivity_gap(mats)))
+        v = np.linalg.eigh(mats.sum(axis=0))[1][:, -1]
+        tops = np.linalg.eigvalsh(mats)[:, -1]
+        res = [np.linalg.norm(M @ v - t * v) for M, t in zip(mats, tops, strict=True)]
+        eq_res = max(eq_res, max(res))
+        distinct = min(distinct, np.abs(mats[0] - mats[1]).max())
+    return eq_gap, eq_res, distinct
 
 
 def verify_lemma41(
@@ -164,17 +182,7 @@ def verify_lemma41(
     for _ in range(trials):
         A = rng.standard_normal((k, d, d))
         gaps.append(subadditivity_gap(A + A.transpose(0, 2, 1)))
-    eq_gap, eq_res, distinct = 0.0, 0.0, np.inf
-    for _ in range(20):
-        mats = _common_top_family(rng, k, d)
-        eq_gap = max(eq_gap, abs(subadditivity_gap(mats)))
-        v = np.linalg.eigh(mats.sum(axis=0))[1][:, -1]
-        tops = np.linalg.eigvalsh(mats)[:, -1]
-        eq_res = max(
-            eq_res,
-            max(np.linalg.norm(M @ v - t * v) for M, t in zip(mats, tops, strict=True)),
-        )
-        distinct = min(distinct, np.abs(mats[0] - mats[1]).max())
+    eq_gap, eq_res, distinct = _equality_family_errors(rng, k, d)
     r1_err = 0.0
     for _ in range(20):
         la, lb = rng.uniform(0.1, 3.0, 2)
