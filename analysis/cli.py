@@ -27,6 +27,10 @@ class UsageError(Exception):
     """Bad user input detected by a command (exit code 2)."""
 
 
+class _ParseError(UsageError):
+    """An argparse error; its message already names the (sub)command."""
+
+
 class _Parser(argparse.ArgumentParser):
     """ArgumentParser that raises instead of printing usage and exiting."""
 
@@ -37,9 +41,9 @@ class _Parser(argparse.ArgumentParser):
             message: argparse's description of the problem.
 
         Raises:
-            UsageError: Always.
+            _ParseError: Always.
         """
-        raise UsageError(f"{self.prog}: {message}")
+        raise _ParseError(f"{self.prog}: error: {message}")
 
 
 def _command_modules() -> list:
@@ -94,17 +98,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args) or 0)
     except SystemExit as exc:  # --help and --version exit 0 through argparse
         return int(exc.code or 0)
+    except _ParseError as exc:
+        print(_one_line(exc), file=sys.stderr)
+        return 2
     except (UsageError, ValueError, FileNotFoundError, NotADirectoryError) as exc:
-        prefix = (
-            "eoss"
-            if isinstance(exc, UsageError)
-            else f"eoss {argv[0] if argv else ''}".strip()
-        )
+        prefix = f"eoss {argv[0]}" if argv else "eoss"
         print(f"{prefix}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and closed early
+        _silence_stdout()
+        return 0
     except KeyboardInterrupt:
         print("eoss: interrupted", file=sys.stderr)
         return 130
+
+
+def _silence_stdout() -> None:
+    """Point stdout at devnull so the interpreter's final flush cannot fail."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":  # pragma: no cover
