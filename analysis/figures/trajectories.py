@@ -76,9 +76,9 @@ def plot_changes(ax: Axes, run_phases: Sequence[Phase]) -> list[Artist]:
         out.append(
             ax.annotate(
                 ", ".join(parts),
-                (ph.start, 1.0),
+                (ph.start, 0.0),
                 xycoords=("data", "axes fraction"),
-                xytext=(3, -12),
+                xytext=(3, 4),
                 textcoords="offset points",
                 fontsize=8,
                 color=COLORS["change"],

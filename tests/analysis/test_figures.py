@@ -78,12 +78,3 @@ def test_noise_ntk_symbolic_figures(sched_run, tmp_path):
     assert [t.get_text() for t in ax.texts] == ["=", "≠"]
     assert len(artists) == 6
     _save(fig, tmp_path, "symbolic")
-
-
-def test_figures_are_byte_stable(sched_run, tmp_path):
-    out = []
-    for name in ("a", "b"):
-        fig, ax = new_figure()
-        plot_sharpness_trajectory(ax, sched_run)
-        out.append([p.read_bytes() for p in save_figure(fig, tmp_path / name)])
-    assert out[0] == out[1]

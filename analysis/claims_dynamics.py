@@ -1,0 +1,306 @@
+"""Claims about training dynamics: EoSS band, FullBS < MiniBS, schedules, noise, NTK.
+
+Each function takes a :class:`analysis.study.Study` and returns claim rows
+(:mod:`analysis.claims`). "At 2/η" means a 95 % interval within [1 − δ, 1 + δ] in
+units of 2/η, with δ the detection's ``reach_tol`` (0.1 by default).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from analysis.batch_means import Level
+from analysis.claims import (
+    ClaimRow,
+    band_verdict,
+    fmt,
+    fmt_level,
+    not_measured,
+    row,
+)
+from analysis.plateau import PhaseDetection
+from analysis.run_tables import RunTables, find_key
+from analysis.study import Study
+
+NOISE_KINDS = ("gaussian", "diagonal", "isotropic")
+
+
+def noise_kind(run: RunTables) -> str:
+    """The injected-noise kind of a run ("none" for plain SGD/GD).
+
+    Args:
+        run: The run.
+
+    Returns:
+        ``noise.kind`` from the config, or "none".
+    """
+    kind = find_key(run.config.get("noise", {}), "kind")
+    return str(kind) if kind else "none"
+
+
+def _sgd_first_phases(study: Study) -> list[tuple[RunTables, PhaseDetection]]:
+    return [(r, d.first) for r, d in study.detections if noise_kind(r) == "none"]
+
+
+def _statuses(items: list[tuple[RunTables, PhaseDetection]]) -> str:
+    counts: dict[str, int] = defaultdict(int)
+    for _, d in items:
+        counts[d.status] += 1
+    return ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
+
+
+def _band_rows(
+    study: Study, key: str, name: str, lo: float, hi: float, rule: str
+) -> list[ClaimRow]:
+    items = _sgd_first_phases(study)
+    if not items:
+        return [not_measured(key)]
+    levels = [(r.run_id, d.normalised(name)) for r, d in items if d.status == "eoss"]
+    levels = [(rid, lv) for rid, lv in levels if lv is not None]
+    note = f"run statuses — {_statuses(items)}"
+    if not levels:
+        return [
+            row(
+                key,
+                f"{len(items)} runs",
+                "no run reached EoSS",
+                "inconclusive",
+                rule,
+                note,
+            )
+        ]
+    inside = sum(lo <= lv.ci[0] and lv.ci[1] <= hi for _, lv in levels)
+    means = [lv.mean for _, lv in levels]
+    measured = (
+        f"{inside}/{len(levels)} intervals inside; levels {fmt(min(means))}–"
+        f"{fmt(max(means))} (units of 2/η)"
+    )
+    if len(levels) == 1:
+        measured = f"{fmt_level(levels[0][1])} (units of 2/η)"
+    verdict = band_verdict([lv for _, lv in levels], lo, hi)
+    return [row(key, f"{len(levels)} runs at EoSS", measured, verdict, rule, note)]
+
+
+def minibs_band(study: Study) -> list[ClaimRow]:
+    """MiniBS plateau within [2/η, 4/η].
+
+    Args:
+        study: The study.
+
+    Returns:
+        One row (or a not-measured row).
+    """
+    rule = "band rule: plateau MiniBS/(2/η) 95% CI ⊂ [1, 2] for every run at EoSS"
+    return _band_rows(study, "minibs_band", "minibs", 1.0, 2.0, rule)
+
+
+def batch_sharpness_at_threshold(study: Study) -> list[ClaimRow]:
+    """Batch-sharpness plateau at 2/η.
+
+    Args:
+        study: The study.
+
+    Returns:
+        One row.
+    """
+    d = study.criteria.reach_tol
+    rule = f"band rule: plateau batch sharpness/(2/η) 95% CI ⊂ [{1 - d:g}, {1 + d:g}]"
+    return _band_rows(
+        study, "batch_sharpness_at_threshold", "batch_sharpness", 1 - d, 1 + d, rule
+    )
+
+
+def fullbs_below_minibs(study: Study) -> list[ClaimRow]:
+    """No measurement with FullBS significantly above MiniBS.
+
+    Args:
+        study: The study.
+
+    Returns:
+        One row.
+    """
+    z = study.criteria.violation_z
+    pairs = sum(p.n_pairs for _, d in study.detections for p in d.phases)
+    bad = sum(p.n_violations for _, d in study.detections for p in d.phases)
+    st_pairs = st_bad = 0
+    for t in study.inputs.static:
+        gap, se = t.columns.get("gap"), t.columns.get("gap_se")
+        if gap is not None and se is not None:
+            ok = np.isfinite(gap)
+            st_pairs += int(ok.sum())
+            st_bad += int((ok & (gap < -z * np.nan_to_num(se))).sum())
+    if pairs + st_pairs == 0:
+        return [not_measured("fullbs_below_minibs")]
+    rule = f"not supported if any MiniBS − FullBS < −{z:g}·SE; else supported"
+    measured = (
+        f"{bad}/{pairs} trajectory pairs and {st_bad}/{st_pairs} static points "
+        f"with FullBS above MiniBS by > {z:g} SE"
+    )
+    note = (
+        "E_B λ_max(H_B) ≥ λ_max(E_B H_B) = FullBS holds exactly (λ_max is convex, "
+        "Jensen), so any violation is Monte-Carlo or solver error"
+    )
+    verdict = "not supported" if bad + st_bad else "supported"
+    return [
+        row(
+            "fullbs_below_minibs",
+            "all runs and static curves",
+            measured,
+            verdict,
+            rule,
+            note,
+        )
+    ]
+
+
+def schedule_changes(study: Study) -> list[ClaimRow]:
+    """MiniBS re-equilibrates at the new 2/η after η / b changes.
+
+    Args:
+        study: The study.
+
+    Returns:
+        One row per kind of change (not-measured rows for kinds absent).
+    """
+    d = study.criteria.reach_tol
+    by_kind: dict[str, list[tuple[str, PhaseDetection]]] = defaultdict(list)
+    for run, det in study.detections:
+        for ph in det.phases[1:]:
+            by_kind[ph.phase.change].append((run.run_id, ph))
+    rows = []
+    rule = f"band rule on MiniBS/(2/η_new) after a change: CI ⊂ [{1 - d:g}, {1 + d:g}]"
+    for key in ("lr_down", "lr_up", "batch_size_up"):
+        items = by_kind.get(key, [])
+        if not items:
+            rows.append(not_measured(key))
+            continue
+        levels = [ph.normalised("minibs") for _, ph in items if ph.status == "eoss"]
+        missing = [f"{rid}: {ph.status}" for rid, ph in items if ph.status != "eoss"]
+        verdict = band_verdict(levels, 1 - d, 1 + d) if levels else "inconclusive"
+        if missing and verdict == "supported":
+            verdict = "inconclusive"
+        measured = (
+            "; ".join(fmt_level(lv) for lv in levels) or "not at EoSS after the change"
+        )
+        note = (
+            ("not at EoSS after the change — " + ", ".join(missing)) if missing else ""
+        )
+        rows.append(
+            row(
+                key,
+                f"{len(items)} changes",
+                measured + " (units of new 2/η)",
+                verdict,
+                rule,
+                note,
+            )
+        )
+    return rows
+
+
+def _regime(ph: PhaseDetection, d: float) -> str:
+    """EoSS (MiniBS at 2/η, FullBS below), EoS (FullBS at 2/η), neither, or a status."""
+    if ph.status != "eoss":
+        return ph.status
+    mb, fb = ph.normalised("minibs"), ph.normalised("fullbs")
+
+    def at(lv: Level | None) -> bool:
+        return lv is not None and lv.ci[0] <= 1 + d and lv.ci[1] >= 1 - d
+
+    if at(fb):
+        return "EoS"
+    if at(mb) and fb is not None and fb.ci[1] < 1 - d:
+        return "EoSS"
+    return "neither"
+
+
+def noise_variants(study: Study) -> list[ClaimRow]:
+    """Only full-covariance noise-injected GD shows EoSS.
+
+    Args:
+        study: The study.
+
+    Returns:
+        One row.
+    """
+    d = study.criteria.reach_tol
+    regimes: dict[str, list[str]] = defaultdict(list)
+    for run, det in study.detections:
+        kind = noise_kind(run)
+        if kind in NOISE_KINDS:
+            regimes[kind].append(_regime(det.first, d))
+    if not regimes:
+        return [not_measured("noise_full_covariance_only")]
+    measured = "; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(regimes.items()))
+    full, others = (
+        regimes.get("gaussian", []),
+        regimes.get("diagonal", []) + regimes.get("isotropic", []),
+    )
+    if any(r == "EoSS" for r in others) or any(r in ("EoS", "neither") for r in full):
+        verdict = "not supported"
+    elif (
+        full
+        and others
+        and all(r == "EoSS" for r in full)
+        and all(r in ("EoS", "neither", "converged_before_eoss") for r in others)
+    ):
+        verdict = "supported"
+    else:
+        verdict = "inconclusive"
+    rule = (
+        f"EoSS = MiniBS CI meets [{1 - d:g}, {1 + d:g}]·2/η and FullBS CI below "
+        f"{1 - d:g}·2/η; EoS = FullBS CI meets that band"
+    )
+    note = "gaussian = the exact mini-batch noise covariance"
+    missing = [k for k in NOISE_KINDS if k not in regimes]
+    if missing:
+        note += "; missing variants: " + ", ".join(missing)
+    return [
+        row(
+            "noise_full_covariance_only",
+            f"{sum(map(len, regimes.values()))} runs",
+            measured,
+            verdict,
+            rule,
+            note,
+        )
+    ]
+
+
+def ntk_tracks_minibs(study: Study) -> list[ClaimRow]:
+    """NTK λ_max / MiniBS at the plateau within [1 − δ, 1 + δ].
+
+    Args:
+        study: The study.
+
+    Returns:
+        One row.
+    """
+    d = study.criteria.reach_tol
+    items = [(r.run_id, det.first) for r, det in study.detections if r.has("ntk")]
+    if not items:
+        return [not_measured("ntk_tracks_minibs")]
+    levels = [ph.ntk_ratio for _, ph in items if ph.ntk_ratio is not None]
+    if not levels:
+        return [
+            row(
+                "ntk_tracks_minibs",
+                f"{len(items)} runs",
+                "no paired plateau measurements",
+                "inconclusive",
+                "—",
+            )
+        ]
+    rule = f"band rule: plateau NTK λ_max / MiniBS 95% CI ⊂ [{1 - d:g}, {1 + d:g}]"
+    measured = "; ".join(f"{fmt_level(lv)}" for lv in levels) + " (ratio)"
+    return [
+        row(
+            "ntk_tracks_minibs",
+            f"{len(levels)} runs",
+            measured,
+            band_verdict(levels, 1 - d, 1 + d),
+            rule,
+        )
+    ]

@@ -1,0 +1,227 @@
+"""Every analysis of a set of inputs: EoSS detections, sweeps, fits, comparisons.
+
+:func:`analyse` turns :class:`analysis.report_inputs.ReportInputs` into a
+:class:`Study`, which the claims table (:mod:`analysis.claims`) and the report
+(:mod:`analysis.report`) read. Fit windows (inclusive, in batch size b):
+
+* ``all``: every b;
+* ``mid`` = [10, 100] and ``large`` = [100, 1000]: the paper's two trained regimes
+  (gap ∝ b^-0.7, then b^-1);
+* ``small`` = [1, 8]: "very small b", where the paper reports a plateau (our
+  operationalisation: the smallest powers of two below its mid regime);
+* ``far`` = [1, n/16] and ``near`` = [n/4, n], n the data-set size: sampling a batch
+  without replacement scales the gradient-noise covariance by (n − b)/(b(n − 1)),
+  whose local log-log slope is −(1 + b/(n − b)): −1.07 at b = n/16 but −1.33 at
+  n/4, so b ≥ n/4 is where a finite-population steepening must show and b ≤ n/16
+  is safely outside it. Static gaps are tested against α = 1 on ``far``.
+
+A window with fewer than 3 usable points is recorded as a reason string, not fitted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from analysis.compare import ExponentComparison, GapCurve, compare_exponents
+from analysis.model_selection import SegmentComparison, compare_segment_models
+from analysis.plateau import Criteria, RunDetection, detect_eoss
+from analysis.powerlaw import PowerLawFit, fit_power_law
+from analysis.report_inputs import GapTable, ReportInputs
+from analysis.run_tables import RunTables, find_key
+from analysis.sweeps import Sweep, build_sweeps
+
+WINDOWS: dict[str, tuple[float, float]] = {
+    "mid": (10.0, 100.0),
+    "large": (100.0, 1000.0),
+    "small": (1.0, 8.0),
+}
+FAR_FRACTION = 1 / 16
+NEAR_FRACTION = 1 / 4
+
+Fit = PowerLawFit | str  # a fit, or why it could not be made
+
+
+def windows_for(n: int | None) -> dict[str, tuple[float, float] | None]:
+    """The named fit windows for a data-set size ``n`` (see the module docstring).
+
+    Args:
+        n: Data-set size, or None when unknown (no far/near windows).
+
+    Returns:
+        Window name → (lo, hi) or None for "all".
+    """
+    out: dict[str, tuple[float, float] | None] = {"all": None, **WINDOWS}
+    if n:
+        out["far"] = (1.0, n * FAR_FRACTION)
+        out["near"] = (n * NEAR_FRACTION, float(n))
+    return out
+
+
+def try_fit(curve: GapCurve, window: tuple[float, float] | None) -> Fit:
+    """A power-law fit of ``curve`` in ``window``, or the reason it is impossible.
+
+    Args:
+        curve: The gap curve (WLS when it has SEs).
+        window: Inclusive b window or None.
+
+    Returns:
+        The fit, or a one-line reason.
+    """
+    try:
+        return fit_power_law(
+            curve.batch_size, curve.gap, se=curve.gap_se, window=window
+        )
+    except ValueError as exc:
+        return str(exc)
+
+
+@dataclass(frozen=True)
+class CurveFits:
+    """Power-law fits of one gap curve in every applicable window.
+
+    Attributes:
+        curve: The curve.
+        n: Data-set size used for the far/near windows, or None.
+        fits: Window name → fit or reason.
+        segments: AIC/BIC comparison of 1-3 segments over all b (or a reason).
+    """
+
+    curve: GapCurve
+    n: int | None
+    fits: dict[str, Fit]
+    segments: SegmentComparison | str
+
+    def fit(self, window: str) -> PowerLawFit | None:
+        """The fit in ``window`` if it was made.
+
+        Args:
+            window: Window name.
+
+        Returns:
+            The fit, or None.
+        """
+        f = self.fits.get(window)
+        return f if isinstance(f, PowerLawFit) else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict.
+
+        Returns:
+            Fits as dicts, reasons as strings.
+        """
+        seg = self.segments
+        return {
+            "label": self.curve.label,
+            "n": self.n,
+            "fits": {
+                k: (v.to_dict() if isinstance(v, PowerLawFit) else {"not_fitted": v})
+                for k, v in self.fits.items()
+            },
+            "segments": seg.to_dict()
+            if not isinstance(seg, str)
+            else {"not_fitted": seg},
+        }
+
+
+def fit_curve(curve: GapCurve, n: int | None) -> CurveFits:
+    """Fit a curve in every window and compare 1-3 segments.
+
+    Args:
+        curve: The gap curve.
+        n: Data-set size or None.
+
+    Returns:
+        The fits.
+    """
+    fits = {name: try_fit(curve, w) for name, w in windows_for(n).items()}
+    try:
+        seg: SegmentComparison | str = compare_segment_models(
+            curve.batch_size, curve.gap, se=curve.gap_se
+        )
+    except ValueError as exc:
+        seg = str(exc)
+    return CurveFits(curve, n, fits, seg)
+
+
+@dataclass(frozen=True)
+class Study:
+    """Everything computed from one set of inputs.
+
+    Attributes:
+        inputs: What was found.
+        criteria: EoSS detection thresholds.
+        detections: (run, detection) for every training run, sorted by path.
+        sweeps: Batch-size sweeps of plain SGD runs.
+        sweep_fits: Sweep key → fits of its plateau gap curve.
+        static_fits: Static table path (relative) → fits.
+        simulate_fits: Simulation table path (relative) → fits.
+        comparisons: (static path, sweep key, comparison or reason) triples.
+    """
+
+    inputs: ReportInputs
+    criteria: Criteria
+    detections: tuple[tuple[RunTables, RunDetection], ...]
+    sweeps: tuple[Sweep, ...]
+    sweep_fits: dict[str, CurveFits] = field(repr=False)
+    static_fits: dict[str, CurveFits] = field(repr=False)
+    simulate_fits: dict[str, CurveFits] = field(repr=False)
+    comparisons: tuple[tuple[str, str, ExponentComparison | str], ...] = ()
+
+
+def _table_fits(
+    inputs: ReportInputs, tables: tuple[GapTable, ...]
+) -> dict[str, CurveFits]:
+    out = {}
+    for t in tables:
+        label = inputs.relative(t.path)
+        out[label] = fit_curve(t.curve(label), t.n)
+    return out
+
+
+def analyse(inputs: ReportInputs, criteria: Criteria | None = None) -> Study:
+    """Run every analysis on the inputs.
+
+    Args:
+        inputs: From :func:`analysis.report_inputs.discover_inputs`.
+        criteria: EoSS thresholds (default :class:`analysis.plateau.Criteria`).
+
+    Returns:
+        The study.
+    """
+    crit = criteria or Criteria()
+    dets = tuple((run, detect_eoss(run, crit)) for run in inputs.runs)
+    sweeps = tuple(build_sweeps(dets))
+    sweep_fits = {s.key: fit_curve(s.curve(), s.n_train) for s in sweeps}
+    static_fits = _table_fits(inputs, inputs.static)
+    comparisons = []
+    for label, sf in static_fits.items():
+        for s in sweeps:
+            try:
+                comp: ExponentComparison | str = compare_exponents(sf.curve, s.curve())
+            except ValueError as exc:
+                comp = str(exc)
+            comparisons.append((label, s.key, comp))
+    return Study(
+        inputs=inputs,
+        criteria=crit,
+        detections=dets,
+        sweeps=sweeps,
+        sweep_fits=sweep_fits,
+        static_fits=static_fits,
+        simulate_fits=_table_fits(inputs, inputs.simulate),
+        comparisons=tuple(comparisons),
+    )
+
+
+def sampling_of(table: GapTable) -> str | None:
+    """The sampling mode of a simulation ("without", "with", "online"), if recorded.
+
+    Args:
+        table: A gap table.
+
+    Returns:
+        The mode or None.
+    """
+    val = find_key(table.config, "sampling")
+    return str(val) if val is not None else None
