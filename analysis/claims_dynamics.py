@@ -65,7 +65,7 @@ def _band_rows(
             row(
                 key,
                 f"{len(items)} runs",
-                "no run reached EoSS",
+                "no run has an EoSS plateau",
                 "inconclusive",
                 rule,
                 note,
@@ -216,6 +216,17 @@ def _regime(ph: PhaseDetection, d: float) -> str:
     return "neither"
 
 
+def _noise_verdict(full: list[str], others: list[str]) -> str:
+    """Supported iff every full-covariance run is EoSS and no other run is."""
+    if any(r == "EoSS" for r in others) or any(r in ("EoS", "neither") for r in full):
+        return "not supported"
+    not_eoss = ("EoS", "neither", "converged_before_eoss")
+    all_full = bool(full) and all(r == "EoSS" for r in full)
+    if all_full and others and all(r in not_eoss for r in others):
+        return "supported"
+    return "inconclusive"
+
+
 def noise_variants(study: Study) -> list[ClaimRow]:
     """Only full-covariance noise-injected GD shows EoSS.
 
@@ -234,21 +245,10 @@ def noise_variants(study: Study) -> list[ClaimRow]:
     if not regimes:
         return [not_measured("noise_full_covariance_only")]
     measured = "; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(regimes.items()))
-    full, others = (
-        regimes.get("gaussian", []),
-        regimes.get("diagonal", []) + regimes.get("isotropic", []),
+    full = regimes.get("gaussian", [])
+    verdict = _noise_verdict(
+        full, regimes.get("diagonal", []) + regimes.get("isotropic", [])
     )
-    if any(r == "EoSS" for r in others) or any(r in ("EoS", "neither") for r in full):
-        verdict = "not supported"
-    elif (
-        full
-        and others
-        and all(r == "EoSS" for r in full)
-        and all(r in ("EoS", "neither", "converged_before_eoss") for r in others)
-    ):
-        verdict = "supported"
-    else:
-        verdict = "inconclusive"
     rule = (
         f"EoSS = MiniBS CI meets [{1 - d:g}, {1 + d:g}]·2/η and FullBS CI below "
         f"{1 - d:g}·2/η; EoS = FullBS CI meets that band"

@@ -36,23 +36,18 @@ def _exponent_row(
     window: str,
     claimed: float,
     rivals: dict[str, float],
+    extra: str = "",
 ) -> ClaimRow:
     fit = cf.fit(window)
     rule = EXPONENT_RULE.format(rivals=", ".join(f"α = {v:g}" for v in rivals.values()))
+    suffix = f"; {extra}" if extra else ""
     if fit is None:
-        return row(
-            key,
-            source,
-            "—",
-            "not measured",
-            rule,
-            f"window {window}: {cf.fits.get(window)}",
-        )
-    note = (
-        f"window {window}; excluded {fit.n_excluded}"
-        if fit.n_excluded
-        else f"window {window}"
-    )
+        reason = f"window {window}: {cf.fits.get(window)}{suffix}"
+        return row(key, source, "—", "not measured", rule, reason)
+    note = f"window {window}"
+    if fit.n_excluded:
+        note += f"; excluded {dict(sorted(fit.n_excluded.items()))}"
+    note += suffix
     return row(
         key,
         source,
@@ -149,12 +144,24 @@ def trained_gap(study: Study) -> list[ClaimRow]:
     ):
         these = [
             _exponent_row(
-                key, s.label, study.sweep_fits[s.key], window, claimed, rivals
+                key,
+                s.label,
+                study.sweep_fits[s.key],
+                window,
+                claimed,
+                rivals,
+                _excluded(s.excluded),
             )
             for s in study.sweeps
         ]
         rows += these or [not_measured(key)]
     return rows
+
+
+def _excluded(excluded: dict[str, str]) -> str:
+    if not excluded:
+        return ""
+    return "runs not at EoSS: " + ", ".join(f"{k} ({v})" for k, v in excluded.items())
 
 
 def gap_plateau_small_b(study: Study) -> list[ClaimRow]:

@@ -126,31 +126,16 @@ def compare_segment_models(
     fits: dict[int, PowerLawFit | SegmentedFit] = {1: base}
     rows = [dict(n_segments=1, n_params=k, loglike=llf, aic=aic, bic=bic)]
     skipped = []
+    kw = dict(se=se, window=window, alpha=alpha, scale=scale, min_points=min_points)
     for K in range(2, min(max_segments, 3) + 1):
         try:
-            f = fit_segmented(
-                x,
-                y,
-                se=se,
-                n_segments=K,
-                window=window,
-                alpha=alpha,
-                scale=scale,
-                min_points=min_points,
-            )
+            f = fit_segmented(x, y, n_segments=K, **kw)
         except ValueError as exc:
             skipped.append(dict(n_segments=K, skipped=str(exc)))
             continue
         fits[K] = f
-        rows.append(
-            dict(
-                n_segments=K,
-                n_params=f.n_params,
-                loglike=f.loglike,
-                aic=f.aic,
-                bic=f.bic,
-            )
-        )
+        ics = dict(loglike=f.loglike, aic=f.aic, bic=f.bic)
+        rows.append(dict(n_segments=K, n_params=f.n_params, **ics))
     best_aic = min(rows, key=lambda r: r["aic"])
     best_bic = min(rows, key=lambda r: r["bic"])
     for r in rows:

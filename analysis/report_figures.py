@@ -136,6 +136,8 @@ def sweep_figures(study: Study, out: Path) -> list[FigureRef]:
     """
     refs = []
     for i, s in enumerate(study.sweeps):
+        if len(s.batch_size) == 0:
+            continue  # no run of the sweep reached EoSS: nothing to plot
         fig = _curve_figure(
             study.sweep_fits[s.key],
             ("all", "mid", "large"),

@@ -14,9 +14,11 @@ from typing import Any
 from analysis.batch_means import Level
 from analysis.claims import ClaimRow, fmt
 from analysis.compare import ExponentComparison
+from analysis.plateau import PhaseDetection
 from analysis.powerlaw import PowerLawFit
 from analysis.report_figures import FigureRef
 from analysis.study import CurveFits, Study
+from analysis.sweeps import Sweep
 
 
 def cell(value: Any) -> str:
@@ -101,6 +103,24 @@ def claims_md(rows: Sequence[ClaimRow]) -> str:
     return f"## Claims\n\n{summary}.\n\n" + md_table(header, body)
 
 
+RUN_HEADER = ("run", "phase", "η", "b", "started by", "status", "sharpening ends")
+RUN_HEADER += ("window", "MiniBS/(2/η)", "FullBS/(2/η)", "gap/(2/η)")
+RUN_HEADER += ("batch sharpness/(2/η)", "in [2/η, 4/η]", "FullBS > MiniBS")
+
+
+def _phase_row(run_id: str, p: PhaseDetection) -> tuple[Any, ...]:
+    win = "—" if p.window is None else f"{p.window[0]}–{p.window[1]}"
+    band = "—" if p.in_band_fraction is None else f"{p.in_band_fraction:.0%}"
+    end = "—" if p.sharpening_end_step is None else p.sharpening_end_step
+    status = p.status + (" (diverged)" if p.diverged else "")
+    ph = p.phase
+    head = (run_id, ph.index, f"{ph.lr:g}", ph.batch_size, ph.change, status, end, win)
+    gap = p.normalised("gap_cv") or p.normalised("gap")
+    levels = (p.normalised("minibs"), p.normalised("fullbs"), gap)
+    levels += (p.normalised("batch_sharpness"),)
+    return (*head, *map(lvl, levels), band, f"{p.n_violations}/{p.n_pairs}")
+
+
 def runs_md(study: Study, refs: Sequence[FigureRef]) -> str:
     """One row per run phase: status, window, plateau levels (units of 2/η).
 
@@ -113,53 +133,54 @@ def runs_md(study: Study, refs: Sequence[FigureRef]) -> str:
     """
     if not study.detections:
         return ""
-    header = (
-        "run",
-        "phase",
-        "η",
-        "b",
-        "started by",
-        "status",
-        "sharpening ends",
-        "window",
-        "MiniBS/(2/η)",
-        "FullBS/(2/η)",
-        "gap/(2/η)",
-        "batch sharpness/(2/η)",
-        "in [2/η, 4/η]",
-        "FullBS > MiniBS",
-    )
-    rows = []
-    for run, det in study.detections:
-        for p in det.phases:
-            win = "—" if p.window is None else f"{p.window[0]}–{p.window[1]}"
-            band = "—" if p.in_band_fraction is None else f"{p.in_band_fraction:.0%}"
-            gap = p.normalised("gap_cv") or p.normalised("gap")
-            rows.append(
-                (
-                    run.run_id,
-                    p.phase.index,
-                    f"{p.phase.lr:g}",
-                    p.phase.batch_size,
-                    p.phase.change,
-                    p.status + (" (diverged)" if p.diverged else ""),
-                    "—" if p.sharpening_end_step is None else p.sharpening_end_step,
-                    win,
-                    lvl(p.normalised("minibs")),
-                    lvl(p.normalised("fullbs")),
-                    lvl(gap),
-                    lvl(p.normalised("batch_sharpness")),
-                    band,
-                    f"{p.n_violations}/{p.n_pairs}",
-                )
-            )
-    text = "## Training runs (EoSS detection)\n\n" + md_table(header, rows)
+    rows = [_phase_row(r.run_id, p) for r, det in study.detections for p in det.phases]
+    text = "## Training runs (EoSS detection)\n\n" + md_table(RUN_HEADER, rows)
     text += (
         "\n\nLevels are batch-means estimates over the plateau window after burn-in "
         "(see Methods); the gap is the control-variate estimator when recorded."
     )
     figs = figures_md(refs, "runs")
     return text + ("\n\n" + figs if figs else "")
+
+
+FIT_HEADER = ("window", "b used", "α [95% CI]", "p(α=1)", "p(α=0.7)", "R²", "n")
+FIT_HEADER += ("excluded", "method")
+SEG_HEADER = ("segments K", "AIC", "BIC", "ΔAIC", "ΔBIC")
+SEG_HEADER += ("exponents; breakpoints [95% profile CI]",)
+
+
+def _fit_row(name: str, f: PowerLawFit | str) -> tuple[Any, ...]:
+    if not isinstance(f, PowerLawFit):
+        return (name, "—", "not fitted: " + f, "", "", "", "", "", "")
+    lo, hi = f.exponent_ci
+    excluded = (
+        json.dumps(dict(sorted(f.n_excluded.items()))) if f.n_excluded else "none"
+    )
+    return (
+        name,
+        f"{f.x_range[0]:g}–{f.x_range[1]:g}",
+        f"{fmt(f.exponent)} [{fmt(lo)}, {fmt(hi)}]",
+        fmt(f.p_alpha_1),
+        fmt(f.p_alpha_0_7),
+        fmt(f.r2),
+        f.n_used,
+        excluded,
+        f.method,
+    )
+
+
+def _segment_row(r: dict[str, Any], fit: Any) -> tuple[Any, ...]:
+    if "skipped" in r:
+        return (r["n_segments"], "—", "—", "—", "—", "skipped: " + r["skipped"])
+    detail = ""
+    if not isinstance(fit, PowerLawFit):
+        bps = zip(fit.breakpoints, fit.breakpoint_ci, strict=True)
+        detail = "; ".join(
+            [f"α = {', '.join(fmt(a) for a in fit.exponents)}"]
+            + [f"b* = {fmt(b)} [{fmt(lo)}, {fmt(hi)}]" for b, (lo, hi) in bps]
+        )
+    ics = (fmt(r["aic"], 5), fmt(r["bic"], 5), fmt(r["delta_aic"]), fmt(r["delta_bic"]))
+    return (r["n_segments"], *ics, detail)
 
 
 def fits_md(cf: CurveFits) -> str:
@@ -171,90 +192,51 @@ def fits_md(cf: CurveFits) -> str:
     Returns:
         Markdown.
     """
-    rows = []
-    for name, f in cf.fits.items():
-        if isinstance(f, PowerLawFit):
-            lo, hi = f.exponent_ci
-            rows.append(
-                (
-                    name,
-                    f"{f.x_range[0]:g}–{f.x_range[1]:g}",
-                    f"{fmt(f.exponent)} [{fmt(lo)}, {fmt(hi)}]",
-                    fmt(f.p_alpha_1),
-                    fmt(f.p_alpha_0_7),
-                    fmt(f.r2),
-                    f.n_used,
-                    json.dumps(dict(sorted(f.n_excluded.items())))
-                    if f.n_excluded
-                    else "none",
-                    f.method,
-                )
-            )
-        else:
-            rows.append((name, "—", "not fitted: " + f, "", "", "", "", "", ""))
-    out = md_table(
-        (
-            "window",
-            "b used",
-            "α [95% CI]",
-            "p(α=1)",
-            "p(α=0.7)",
-            "R²",
-            "n",
-            "excluded",
-            "method",
-        ),
-        rows,
-    )
+    out = md_table(FIT_HEADER, [_fit_row(k, f) for k, f in cf.fits.items()])
     seg = cf.segments
     if isinstance(seg, str):
         return out + f"\n\nSegmented fits: not fitted ({seg})."
-    srows = []
-    for r in seg.rows:
-        if "skipped" in r:
-            srows.append(
-                (r["n_segments"], "—", "—", "—", "—", "skipped: " + r["skipped"])
-            )
-            continue
-        fit = seg.fits[r["n_segments"]]
-        detail = (
-            ""
-            if isinstance(fit, PowerLawFit)
-            else "; ".join(
-                [f"α = {', '.join(fmt(a) for a in fit.exponents)}"]
-                + [
-                    f"b* = {fmt(b)} [{fmt(lo)}, {fmt(hi)}]"
-                    for b, (lo, hi) in zip(
-                        fit.breakpoints, fit.breakpoint_ci, strict=True
-                    )
-                ]
-            )
-        )
-        srows.append(
-            (
-                r["n_segments"],
-                fmt(r["aic"], 5),
-                fmt(r["bic"], 5),
-                fmt(r["delta_aic"]),
-                fmt(r["delta_bic"]),
-                detail,
-            )
-        )
-    out += "\n\n" + md_table(
+    srows = [_segment_row(r, seg.fits.get(r["n_segments"])) for r in seg.rows]
+    out += "\n\n" + md_table(SEG_HEADER, srows)
+    return out + (
+        f"\n\nPreferred K: {seg.preferred_aic} by AIC, {seg.preferred_bic} by BIC."
+    )
+
+
+SWEEP_HEADER = (
+    "b",
+    "runs",
+    "MiniBS/(2/η)",
+    "FullBS/(2/η)",
+    "gap (raw)",
+    "gap estimator",
+)
+COMP_HEADER = ("static curve", "sweep", "α static", "α trained")
+COMP_HEADER += ("α trained − α static [95% CI]", "p (pooled interaction)", "p (Welch)")
+
+
+def _pm(x: float, se: float) -> str:
+    return f"{fmt(x)} ± {fmt(se, 2)}"
+
+
+def _sweep_section(study: Study, i: int, s: Sweep) -> list[str]:
+    rows = [
         (
-            "segments K",
-            "AIC",
-            "BIC",
-            "ΔAIC",
-            "ΔBIC",
-            "exponents; breakpoints [95% profile CI]",
-        ),
-        srows,
-    )
-    return (
-        out
-        + f"\n\nPreferred K: {seg.preferred_aic} by AIC, {seg.preferred_bic} by BIC."
-    )
+            f"{s.batch_size[j]:g}",
+            ", ".join(s.run_ids[j]),
+            _pm(s.minibs[j], s.minibs_se[j]),
+            _pm(s.fullbs[j], s.fullbs_se[j]),
+            _pm(s.gap[j], s.gap_se[j]),
+            s.gap_source[j],
+        )
+        for j in range(len(s.batch_size))
+    ]
+    parts = [f"### Sweep {i}: {s.label}", md_table(SWEEP_HEADER, rows)]
+    if s.excluded:
+        runs = ", ".join(f"{k} ({v})" for k, v in s.excluded.items())
+        parts.append(f"Runs not at EoSS (not in the curves): {runs}.")
+    parts += [fits_md(study.sweep_fits[s.key]), f"Sweep key: `{s.key}`"]
+    return parts
 
 
 def sweeps_md(study: Study, refs: Sequence[FigureRef]) -> str:
@@ -271,56 +253,47 @@ def sweeps_md(study: Study, refs: Sequence[FigureRef]) -> str:
         return ""
     parts = ["## Batch-size sweeps (trained plateau gaps)"]
     for i, s in enumerate(study.sweeps):
-        rows = [
-            (
-                f"{b:g}",
-                ", ".join(ids),
-                f"{fmt(m)} ± {fmt(ms, 2)}",
-                f"{fmt(f)} ± {fmt(fs, 2)}",
-                f"{fmt(g)} ± {fmt(gs, 2)}",
-                src,
-            )
-            for b, ids, m, ms, f, fs, g, gs, src in zip(
-                s.batch_size,
-                s.run_ids,
-                s.minibs,
-                s.minibs_se,
-                s.fullbs,
-                s.fullbs_se,
-                s.gap,
-                s.gap_se,
-                s.gap_source,
-                strict=True,
-            )
-        ]
-        parts.append(f"### Sweep {i}: {s.label}")
-        parts.append(
-            md_table(
-                (
-                    "b",
-                    "runs",
-                    "MiniBS/(2/η)",
-                    "FullBS/(2/η)",
-                    "gap (raw)",
-                    "gap estimator",
-                ),
-                rows,
-            )
-        )
-        if s.excluded:
-            parts.append(
-                "Runs not at EoSS (not in the curves): "
-                + ", ".join(f"{k} ({v})" for k, v in s.excluded.items())
-                + "."
-            )
-        parts.append(fits_md(study.sweep_fits[s.key]))
-        parts.append(f"Sweep key: `{s.key}`")
+        parts += _sweep_section(study, i, s)
     figs = figures_md(refs, "sweeps")
     return "\n\n".join(parts + ([figs] if figs else []))
 
 
+def _comparison_row(label: str, sweep: str, comp: ExponentComparison | str) -> tuple:
+    if not isinstance(comp, ExponentComparison):
+        return (label, sweep, "—", "—", "not compared: " + comp, "", "")
+    lo, hi = comp.difference_ci
+    return (
+        label,
+        sweep,
+        fmt(comp.static.exponent),
+        fmt(comp.trained.exponent),
+        f"{fmt(comp.difference)} [{fmt(lo)}, {fmt(hi)}]",
+        fmt(comp.p_value),
+        fmt(comp.p_value_welch),
+    )
+
+
+def comparisons_md(study: Study, refs: Sequence[FigureRef]) -> str:
+    """Static vs trained exponent comparisons.
+
+    Args:
+        study: The study.
+        refs: Figures.
+
+    Returns:
+        Markdown ("" without comparisons).
+    """
+    if not study.comparisons:
+        return ""
+    labels = {s.key: s.label for s in study.sweeps}
+    rows = [_comparison_row(a, labels[k], c) for a, k, c in study.comparisons]
+    parts = ["## Static vs trained exponents", md_table(COMP_HEADER, rows)]
+    figs = figures_md(refs, "comparison")
+    return "\n\n".join(parts + ([figs] if figs else []))
+
+
 def tables_md(study: Study, refs: Sequence[FigureRef]) -> str:
-    """Static and simulated gap curves: fits, comparisons, figures.
+    """Static and simulated gap curves with their fits and figures.
 
     Args:
         study: The study.
@@ -341,43 +314,6 @@ def tables_md(study: Study, refs: Sequence[FigureRef]) -> str:
             parts.append(f"### {label}\n\nData-set size n = {cf.n or 'unknown'}.")
             parts.append(fits_md(cf))
         figs = figures_md(refs, section)
-        if figs:
-            parts.append(figs)
-    if study.comparisons:
-        parts.append("## Static vs trained exponents")
-        rows = []
-        for label, key, comp in study.comparisons:
-            sweep = next(s.label for s in study.sweeps if s.key == key)
-            if isinstance(comp, ExponentComparison):
-                lo, hi = comp.difference_ci
-                rows.append(
-                    (
-                        label,
-                        sweep,
-                        fmt(comp.static.exponent),
-                        fmt(comp.trained.exponent),
-                        f"{fmt(comp.difference)} [{fmt(lo)}, {fmt(hi)}]",
-                        fmt(comp.p_value),
-                        fmt(comp.p_value_welch),
-                    )
-                )
-            else:
-                rows.append((label, sweep, "—", "—", "not compared: " + comp, "", ""))
-        parts.append(
-            md_table(
-                (
-                    "static curve",
-                    "sweep",
-                    "α static",
-                    "α trained",
-                    "α trained − α static [95% CI]",
-                    "p (pooled interaction)",
-                    "p (Welch)",
-                ),
-                rows,
-            )
-        )
-        figs = figures_md(refs, "comparison")
         if figs:
             parts.append(figs)
     return "\n\n".join(parts)

@@ -17,6 +17,7 @@ from analysis.records import config_hash
 from analysis.report_figures import FigureRef
 from analysis.report_markdown import (
     claims_md,
+    comparisons_md,
     figures_md,
     md_table,
     runs_md,
@@ -182,6 +183,7 @@ def render(
         runs_md(study, refs),
         sweeps_md(study, refs),
         tables_md(study, refs),
+        comparisons_md(study, refs),
         _extra_figures(refs),
         provenance_md(study),
         methods_md(study),

@@ -253,6 +253,22 @@ def _segment_slopes(
     return slopes, np.sqrt(np.einsum("kp,pq,kq->k", C, cov, C))
 
 
+def _breakpoint_cis(
+    axes: list[NDArray], coarse: NDArray, best: NDArray, stat_args: tuple, crit: float
+) -> tuple[list[tuple[float, float]], list[tuple[bool, bool]]]:
+    """Profile intervals (x units) and open flags of every breakpoint."""
+    cis, opens = [], []
+    n_break = len(best)
+    for k in range(n_break):
+        other = tuple(j for j in range(n_break) if j != k)
+        prof = coarse.min(axis=other) if other else coarse
+        stat = profile_statistic(prof, *stat_args)
+        ci, op = profile_interval(axes[k], stat, best[k], crit)
+        cis.append((float(np.exp(ci[0])), float(np.exp(ci[1]))))
+        opens.append(op)
+    return cis, opens
+
+
 def _finish(
     data: LogData,
     best: NDArray,
@@ -267,28 +283,11 @@ def _finish(
     w = np.ones(n) if data.weights is None else data.weights
     rss = float(np.sum(w * np.asarray(res.resid) ** 2))
     df = n - 2 * K
-    slopes, ses = _segment_slopes(
-        data, best, res, 1.0 if scale == "fixed" else rss / df
-    )
-    q = (
-        stats.norm.ppf(1 - alpha / 2)
-        if scale == "fixed"
-        else stats.t.ppf(1 - alpha / 2, df)
-    )
-    crit = (
-        stats.chi2.ppf(1 - alpha, 1)
-        if scale == "fixed"
-        else stats.f.ppf(1 - alpha, 1, df)
-    )
-    cis, opens = [], []
-    for k in range(K - 1):
-        other = tuple(j for j in range(K - 1) if j != k)
-        prof = coarse.min(axis=other) if other else coarse
-        ci, op = profile_interval(
-            axes[k], profile_statistic(prof, rss, df, scale), best[k], crit
-        )
-        cis.append((float(np.exp(ci[0])), float(np.exp(ci[1]))))
-        opens.append(op)
+    fixed = scale == "fixed"
+    slopes, ses = _segment_slopes(data, best, res, 1.0 if fixed else rss / df)
+    q = stats.norm.ppf(1 - alpha / 2) if fixed else stats.t.ppf(1 - alpha / 2, df)
+    crit = stats.chi2.ppf(1 - alpha, 1) if fixed else stats.f.ppf(1 - alpha, 1, df)
+    cis, opens = _breakpoint_cis(axes, coarse, best, (rss, df, scale), crit)
     llf, aic, bic, k_par = information_criteria(
         rss, n, 2 * K, float(np.sum(np.log(w))), scale
     )

@@ -191,8 +191,8 @@ def build_sweeps(
         items: (run, detection) pairs.
 
     Returns:
-        The sweeps, sorted by key: groups whose runs cover at least two batch sizes,
-        with at least one batch size at EoSS.
+        The sweeps, sorted by key: groups whose runs cover at least two batch sizes
+        (the arrays are empty when no run of the sweep reached EoSS).
     """
     groups: dict[str, list[tuple[RunTables, RunDetection]]] = defaultdict(list)
     for run, det in items:
@@ -215,8 +215,6 @@ def build_sweeps(
             pt = _point([ph for _, ph in by_b[b]])
             if "gap" in pt:
                 rows.append((b, pt, tuple(sorted(r for r, _ in by_b[b]))))
-        if not rows:
-            continue
         run0, det0 = groups[key][0]
         n = find_key(run0.config, "n_train")
         sweeps.append(_assemble(key, det0.first.phase.lr, n, rows, excluded))

@@ -87,6 +87,33 @@ def plot_changes(ax: Axes, run_phases: Sequence[Phase]) -> list[Artist]:
     return out
 
 
+def plot_minibs(ax: Axes, run: RunTables, *, batch_sharpness: bool) -> list[Artist]:
+    """MiniBS as a line with its ±1 SE band (and batch sharpness, dashed).
+
+    Args:
+        ax: Target axes.
+        run: The run's tables.
+        batch_sharpness: Also draw batch sharpness when recorded.
+
+    Returns:
+        The artists.
+    """
+    s, mb, se = (run.column("minibs", k) for k in ("step", "minibs", "minibs_se"))
+    if not len(s):
+        return []
+    se = np.nan_to_num(se, nan=0.0)
+    c = COLORS["minibs"]
+    out: list[Artist] = [
+        ax.fill_between(s, mb - se, mb + se, color=c, alpha=0.25, lw=0)
+    ]
+    out += ax.plot(s, mb, color=c, lw=1.5, label="MiniBS ± SE")
+    bs = run.column("minibs", "batch_sharpness")
+    if batch_sharpness and np.isfinite(bs).any():
+        c = COLORS["batch_sharpness"]
+        out += ax.plot(s, bs, color=c, lw=1.2, ls="--", label="batch sharpness")
+    return out
+
+
 def plot_sharpness_trajectory(
     ax: Axes, run: RunTables, *, batch_sharpness: bool = False
 ) -> list[Artist]:
@@ -101,42 +128,13 @@ def plot_sharpness_trajectory(
         All artists drawn.
     """
     out: list[Artist] = []
-    s, lam = (
-        run.column("step_sharpness", "step"),
-        run.column("step_sharpness", "lambda_max"),
-    )
+    s, lam = (run.column("step_sharpness", k) for k in ("step", "lambda_max"))
     if len(s):
+        label = "λ_max(H_B), step batch"
         out.append(
-            ax.scatter(
-                s,
-                lam,
-                s=4,
-                color=COLORS["batch"],
-                label="λ_max(H_B), step batch",
-                zorder=1,
-            )
+            ax.scatter(s, lam, s=4, color=COLORS["batch"], label=label, zorder=1)
         )
-    s, mb, se = (run.column("minibs", k) for k in ("step", "minibs", "minibs_se"))
-    if len(s):
-        se = np.nan_to_num(se, nan=0.0)
-        out.append(
-            ax.fill_between(
-                s, mb - se, mb + se, color=COLORS["minibs"], alpha=0.25, lw=0
-            )
-        )
-        out += ax.plot(s, mb, color=COLORS["minibs"], lw=1.5, label="MiniBS ± SE")
-        if (
-            batch_sharpness
-            and np.isfinite(run.column("minibs", "batch_sharpness")).any()
-        ):
-            out += ax.plot(
-                s,
-                run.column("minibs", "batch_sharpness"),
-                color=COLORS["batch_sharpness"],
-                lw=1.2,
-                ls="--",
-                label="batch sharpness",
-            )
+    out += plot_minibs(ax, run, batch_sharpness=batch_sharpness)
     s, fb = run.column("fullbs", "step"), run.column("fullbs", "fullbs")
     if len(s):
         out.append(
