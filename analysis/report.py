@@ -262,6 +262,7 @@ def build_report(
     title: str = "eoss report",
     criteria: Criteria | None = None,
     max_trajectories: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> ReportResult:
     """Analyse the inputs and write the report folder (see the module docstring).
 
@@ -273,6 +274,7 @@ def build_report(
         criteria: EoSS detection thresholds (default :class:`Criteria`).
         max_trajectories: Most per-run trajectory figures, first runs by path
             (None: one per run; the tables always cover every run).
+        progress: Called with a short message at each stage (e.g. print to stderr).
 
     Returns:
         The written files and the claim rows.
@@ -287,8 +289,15 @@ def build_report(
     from analysis.report_inputs import discover_inputs
     from analysis.report_sections import render
 
-    study = analyse(discover_inputs(list(inputs)), criteria)
+    say = progress or (lambda msg: None)
+    found = discover_inputs(list(inputs))
+    say(
+        f"found {len(found.runs)} runs, {len(found.static)} static curves, "
+        f"{len(found.simulate)} simulations, {len(found.derive)} derivations"
+    )
+    study = analyse(found, criteria)
     claims = evaluate_claims(study)
+    say(f"analysed; {len(claims)} claim rows; drawing figures")
     out = Path(out)
     if (out / "report.md").is_file() and (out / "figures").is_dir():
         shutil.rmtree(out / "figures")  # a previous eoss report: drop stale figures
@@ -312,4 +321,5 @@ def build_report(
         records.write_csv(out / "fits.csv", fit_rows(study)),
     )
     figures = tuple(sorted((out / "figures").glob("*.*"))) if refs else ()
+    say(f"wrote {md} and {len(figures)} figure files")
     return ReportResult(out, md, html, fits, figures, tables, claims, study)

@@ -105,6 +105,54 @@ def provenance_md(study: Study) -> str:
     return "## Provenance\n\n" + md_table(header, rows)
 
 
+CONFIG_HEADER = ("run", "model", "loss", "data", "n_train", "optimiser", "noise")
+CONFIG_HEADER += ("η", "b", "steps", "seed")
+
+
+def _model_text(config: dict[str, Any]) -> str:
+    model = config.get("model")
+    if not isinstance(model, dict):
+        return str(model or "—")
+    name = model.get("name", "?")
+    rest = ", ".join(f"{k}={v}" for k, v in sorted(model.items()) if k != "name")
+    return f"{name} ({rest})" if rest else str(name)
+
+
+def configurations_md(study: Study) -> str:
+    """The main configuration fields of every training run.
+
+    Args:
+        study: The study.
+
+    Returns:
+        Markdown ("" without runs).
+    """
+    rows = []
+    for run, _ in study.detections:
+        c = run.config
+
+        def get(group: str, key: str, c: dict[str, Any] = c) -> Any:
+            g = c.get(group)
+            return g.get(key, "—") if isinstance(g, dict) else "—"
+
+        rows.append(
+            (
+                run.run_id,
+                _model_text(c),
+                c.get("loss", "—"),
+                get("data", "name"),
+                get("data", "n_train"),
+                get("optim", "name"),
+                get("noise", "kind"),
+                c.get("lr", "—"),
+                c.get("batch_size", "—"),
+                c.get("steps", "—"),
+                c.get("seed", "—"),
+            )
+        )
+    return "## Configurations\n\n" + md_table(CONFIG_HEADER, rows) if rows else ""
+
+
 def methods_md(study: Study) -> str:
     """The conventions and the EoSS criteria used.
 
@@ -185,6 +233,7 @@ def render(
         tables_md(study, refs),
         comparisons_md(study, refs),
         _extra_figures(refs),
+        configurations_md(study),
         provenance_md(study),
         methods_md(study),
     ]

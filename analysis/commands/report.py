@@ -74,6 +74,7 @@ def _run(args: argparse.Namespace) -> int:
         title=args.title,
         criteria=criteria,
         max_trajectories=args.max_trajectories,
+        progress=lambda msg: print(f"eoss report: {msg}", file=sys.stderr),
     )
     counts: dict[str, int] = {}
     for c in res.claims:
