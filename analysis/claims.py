@@ -199,7 +199,7 @@ def fmt_level(level: Level) -> str:
 
 
 def fmt_fit(fit: PowerLawFit) -> str:
-    """``α = a [lo, hi] (n = k, b in [x0, x1])``.
+    """``α = a [lo, hi] (k points, b ∈ [x0, x1])``.
 
     Args:
         fit: A power-law fit.
@@ -210,7 +210,7 @@ def fmt_fit(fit: PowerLawFit) -> str:
     lo, hi = fit.exponent_ci
     x0, x1 = fit.x_range
     alpha = f"α = {fmt(fit.exponent)} [{fmt(lo)}, {fmt(hi)}]"
-    return f"{alpha} (n = {fit.n_used}, b ∈ [{x0:g}, {x1:g}])"
+    return f"{alpha} ({fit.n_used} points, b ∈ [{x0:g}, {x1:g}])"
 
 
 def band_verdict(levels: Iterable[Level], lo: float, hi: float) -> str:

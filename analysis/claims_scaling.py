@@ -21,7 +21,7 @@ from analysis.claims import (
     welch_difference,
 )
 from analysis.powerlaw import exponent_verdict, weighted_fit
-from analysis.study import CurveFits, Study, sampling_of
+from analysis.study import CurveFits, Study, sampling_of, try_fit
 
 EXPONENT_RULE = (
     "exponent rule: claimed α in the 95% CI and every rival ({rivals}) outside → "
@@ -106,7 +106,7 @@ def fullbs_lower_small_b(study: Study) -> list[ClaimRow]:
 
 
 def static_gap(study: Study) -> list[ClaimRow]:
-    """Static gap ∝ b^-1 (window ``far`` when n is known, else ``all``).
+    """Static gap ∝ b^-1 (window ``far_fpc`` / ``far`` / ``all``, see :mod:`study`).
 
     Args:
         study: The study.
@@ -119,13 +119,32 @@ def static_gap(study: Study) -> list[ClaimRow]:
             "static_gap_b_minus_1",
             label,
             cf,
-            "far" if cf.n else "all",
+            _b_minus_1_window(cf),
             1.0,
             {"b^-0.7": 0.7, "b^-1/2": 0.5},
+            _raw_far(cf),
         )
         for label, cf in sorted(study.static_fits.items())
     ]
     return rows or [not_measured("static_gap_b_minus_1")]
+
+
+def _b_minus_1_window(cf: CurveFits) -> str:
+    """far_fpc when fitted (without replacement, n known), else far, else all."""
+    if "far_fpc" in cf.fits:
+        return "far_fpc"
+    return "far" if cf.n else "all"
+
+
+def _raw_far(cf: CurveFits) -> str:
+    raw = cf.fit("far")
+    if "far_fpc" not in cf.fits or raw is None:
+        return ""
+    lo, hi = raw.exponent_ci
+    return (
+        f"gap divided by φ_b = (n − b)/(n − 1); uncorrected α = {fmt(raw.exponent)} "
+        f"[{fmt(lo)}, {fmt(hi)}]"
+    )
 
 
 def trained_gap(study: Study) -> list[ClaimRow]:
@@ -240,7 +259,13 @@ def steeper_near_n(study: Study) -> list[ClaimRow]:
 
 
 def random_matrix(study: Study) -> list[ClaimRow]:
-    """Simulated gap ∝ b^-1 for b ≪ n, and ∝ b^-1/2 at large b (with / online).
+    """Simulated gap ∝ b^-1 for small b, and ∝ b^-1/2 at large b (with / online).
+
+    Without replacement the b^-1 claim uses the ``far_fpc`` window (b ≤ n/16,
+    finite-population factor divided out). With replacement or online there is no
+    finite-population effect, but matrix Bernstein predicts a 1/√b regime at large
+    b, so the b^-1 claim uses b < b_max/16 and the b^-1/2 claim the largest four
+    octaves, b ∈ [b_max/16, b_max].
 
     Args:
         study: The study.
@@ -251,38 +276,43 @@ def random_matrix(study: Study) -> list[ClaimRow]:
     tables = {study.inputs.relative(t.path): t for t in study.inputs.simulate}
     rows, sqrt_rows = [], []
     for label, cf in sorted(study.simulate_fits.items()):
-        sampling = sampling_of(tables[label])
-        window = "far" if cf.n and sampling in (None, "without") else "all"
-        rows.append(
-            _exponent_row(
-                "random_matrix_b_minus_1", label, cf, window, 1.0, {"b^-1/2": 0.5}
+        if sampling_of(tables[label]) not in ("with", "online"):
+            key, rivals = "random_matrix_b_minus_1", {"b^-1/2": 0.5}
+            window = _b_minus_1_window(cf)
+            rows.append(
+                _exponent_row(key, label, cf, window, 1.0, rivals, _raw_far(cf))
+            )
+            continue
+        top = float(np.nanmax(cf.curve.batch_size))
+        low = (0.0, np.nextafter(top / 16, 0))
+        rows.append(_window_row("random_matrix_b_minus_1", label, cf, low, 1.0, 0.5))
+        sqrt_rows.append(
+            _window_row(
+                "random_matrix_sqrt_large_b", label, cf, (top / 16, top), 0.5, 1.0
             )
         )
-        if sampling in ("with", "online"):
-            sqrt_rows.append(_sqrt_row(label, cf))
     return (rows or [not_measured("random_matrix_b_minus_1")]) + (
         sqrt_rows or [not_measured("random_matrix_sqrt_large_b")]
     )
 
 
-def _sqrt_row(label: str, cf: CurveFits) -> ClaimRow:
-    from analysis.study import try_fit
-
-    b_max = float(np.nanmax(cf.curve.batch_size))
-    window = (b_max / 16, b_max)  # the largest four octaves
+def _window_row(
+    key: str,
+    label: str,
+    cf: CurveFits,
+    window: tuple[float, float],
+    claimed: float,
+    rival: float,
+) -> ClaimRow:
+    """Exponent row for an ad-hoc b window (not one of the named ones)."""
     fit = try_fit(cf.curve, window)
-    rule = EXPONENT_RULE.format(rivals="α = 1")
+    rule = EXPONENT_RULE.format(rivals=f"α = {rival:g}")
+    lo, hi = window
+    where = f"b ∈ [{lo:g}, {hi:g}]" if lo > 0 else f"b < {np.nextafter(hi, np.inf):g}"
     if isinstance(fit, str):
-        return row("random_matrix_sqrt_large_b", label, "—", "not measured", rule, fit)
-    verdict = exponent_verdict(fit.exponent_ci, 0.5, {"b^-1": 1.0})
-    return row(
-        "random_matrix_sqrt_large_b",
-        label,
-        fmt_fit(fit),
-        verdict,
-        rule,
-        f"b ∈ [{window[0]:g}, {window[1]:g}]",
-    )
+        return row(key, label, "—", "not measured", rule, f"{where}: {fit}")
+    verdict = exponent_verdict(fit.exponent_ci, claimed, {"rival": rival})
+    return row(key, label, fmt_fit(fit), verdict, rule, where)
 
 
 VERDICT_MAP = {

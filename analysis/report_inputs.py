@@ -49,7 +49,7 @@ class GapTable:
         kind: "static" or "simulate".
         columns: Column → float array (NaN for empty / non-numeric cells).
         config: The ``config`` object of the matching JSON file ({} if absent).
-        env: The folder's env.json ({} if absent).
+        env: The folder's env.json, else the JSON file's ``env`` ({} if neither).
     """
 
     path: Path
@@ -124,9 +124,10 @@ class ReportInputs:
             path: A path under the root.
 
         Returns:
-            The relative path (``.`` for the root itself).
+            The relative path (the folder's name for the root itself).
         """
-        return Path(os.path.relpath(path, self.root)).as_posix()
+        rel = Path(os.path.relpath(path, self.root)).as_posix()
+        return Path(path).name if rel == "." else rel
 
 
 def _read_table(folder: Path, stem: str, kind: str) -> GapTable:
@@ -144,12 +145,17 @@ def _read_table(folder: Path, stem: str, kind: str) -> GapTable:
             except ValueError:
                 vals.append(np.nan)
         cols[key] = np.array(vals)
-    meta = folder / f"{stem}.json"
-    config = read_json(meta).get("config", {}) if meta.is_file() else {}
-    env = read_json(folder / "env.json") if (folder / "env.json").is_file() else {}
+    meta_path = folder / f"{stem}.json"
+    meta = read_json(meta_path) if meta_path.is_file() else {}
+    meta = meta if isinstance(meta, dict) else {}
+    config = meta.get("config", {})
+    env = meta.get("env", {})  # results.json carries its env; run dirs have env.json
+    if (folder / "env.json").is_file():
+        env = read_json(folder / "env.json")
     order = np.argsort(cols["batch_size"], kind="stable")
     cols = {k: v[order] for k, v in cols.items()}
-    return GapTable(folder, kind, cols, config if isinstance(config, dict) else {}, env)
+    config = config if isinstance(config, dict) else {}
+    return GapTable(folder, kind, cols, config, env if isinstance(env, dict) else {})
 
 
 def has_verdicts(obj: Any) -> bool:

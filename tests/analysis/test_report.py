@@ -109,9 +109,20 @@ def test_same_inputs_give_identical_files(tmp_path):
         n=1024,
         config={"n_train": 1024},
     )
+    # finite-population steepening: gap ∝ b^-1 (1 - b/n), local exponent 1 + b/(n-b)
+    sizes = [1, 2, 4, 8, 16, 32, 64, 256, 384, 512, 768, 1024]
+    config = {"n": 1024, "sampling": "without"}
+    write_gap_table(root / "sim", "simulate", sizes, n=1024, rel_se=0.01, config=config)
+    online = {"n": 1024, "sampling": "online"}  # a pure b^-1 law: no 1/sqrt(b) regime
+    write_gap_table(root / "sim_online", "simulate", sizes, rel_se=0.01, config=online)
     write_derive_json(root / "derive.json")
     a = build_report([root], tmp_path / "a")
     b = build_report([root], tmp_path / "b")
+    verdicts = {(c.key, c.source): c.verdict for c in a.claims}
+    assert verdicts[("steeper_near_n", "simulation sim")] == "supported"
+    assert verdicts[("random_matrix_b_minus_1", "sim")] == "supported"
+    assert verdicts[("random_matrix_b_minus_1", "sim_online")] == "supported"
+    assert verdicts[("random_matrix_sqrt_large_b", "sim_online")] == "not supported"
     files_a = sorted(p.relative_to(a.out) for p in a.out.rglob("*") if p.is_file())
     files_b = sorted(p.relative_to(b.out) for p in b.out.rglob("*") if p.is_file())
     assert files_a == files_b and len(files_a) >= 10
