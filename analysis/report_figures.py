@@ -24,8 +24,8 @@ from analysis.figures.gap_scaling import (
 )
 from analysis.figures.noise_variants import plot_noise_variants
 from analysis.figures.ntk import plot_ntk_scatter, plot_ntk_trajectory
-from analysis.figures.symbolic import plot_formula_comparison
 from analysis.figures.trajectories import plot_sharpness_trajectory
+from analysis.report_inputs import GapTable
 from analysis.study import CurveFits, Study
 
 PALETTE = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple")
@@ -94,33 +94,43 @@ def trajectory_figures(
     return refs
 
 
-def _curve_figure(cf: CurveFits, windows: tuple[str, ...], title: str) -> Any:
-    fig, ax = new_figure(size=(5.5, 3.8))
+def draw_curve(ax: Any, cf: CurveFits, windows: tuple[str, ...], title: str) -> None:
+    """Draw a gap curve with its fits on one axes.
+
+    Points ± SE, the fits of ``windows``, the BIC-preferred segmented fit (when
+    K > 1, black) and b^-1 / b^-0.7 guide lines.
+
+    Args:
+        ax: Target axes.
+        cf: The curve's fits.
+        windows: Window names whose fits are drawn.
+        title: Axes title.
+    """
     c = cf.curve
     plot_gap_points(ax, c.batch_size, c.gap, c.gap_se, label=c.label or "gap")
     for i, w in enumerate(windows):
         fit = cf.fit(w)
         if fit is not None:
-            plot_fit(
-                ax,
-                fit,
-                color=PALETTE[(i + 1) % len(PALETTE)],
-                label=f"{w}: α = {fit.exponent:.2f} "
-                f"[{fit.exponent_ci[0]:.2f}, {fit.exponent_ci[1]:.2f}]",
-            )
+            lo, hi = fit.exponent_ci
+            label = f"{w}: α = {fit.exponent:.2f} [{lo:.2f}, {hi:.2f}]"
+            plot_fit(ax, fit, color=PALETTE[(i + 1) % len(PALETTE)], label=label)
     seg = cf.segments
     if not isinstance(seg, str) and seg.preferred_bic > 1:
         plot_fit(ax, seg.fits[seg.preferred_bic], color="black")
     pos = c.gap[np.isfinite(c.gap) & (c.gap > 0)]
     if len(pos):
         b = c.batch_size
-        plot_reference_slopes(
-            ax, (float(b.min()), float(b.max())), (float(b.min()), float(pos[0]))
-        )
+        span, anchor = (float(b.min()), float(b.max())), (float(b.min()), float(pos[0]))
+        plot_reference_slopes(ax, span, anchor)
     ax.set_xlabel("batch size b")
     ax.set_ylabel("gap = MiniBS − FullBS")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=6)
+
+
+def _curve_figure(cf: CurveFits, windows: tuple[str, ...], title: str) -> Any:
+    fig, ax = new_figure(size=(5.5, 3.8))
+    draw_curve(ax, cf, windows, title)
     return fig
 
 
@@ -168,6 +178,19 @@ def sweep_figures(study: Study, out: Path) -> list[FigureRef]:
     return refs
 
 
+def _simulation_figure(table: GapTable, cf: CurveFits, title: str) -> Any:
+    """Left: ``eoss simulate``'s own gap plot with its theory overlays; right: fits."""
+    try:  # the random-matrix figure helper (analysis/figures/gap_simulation.py)
+        from analysis.figures.gap_simulation import plot_gap_curve
+    except ImportError:  # pragma: no cover - only before that module is installed
+        return _curve_figure(cf, ("all", "far", "near"), title)
+    fig, (left, right) = new_figure(1, 2, size=(5.0, 3.8))
+    plot_gap_curve(left, table.rows(), theory=table.theory or None)
+    left.set_title("simulation with theory overlays", fontsize=9)
+    draw_curve(right, cf, ("all", "far", "near"), title)
+    return fig
+
+
 def table_figures(study: Study, out: Path) -> list[FigureRef]:
     """Static and simulated gap curves with their fits.
 
@@ -179,21 +202,22 @@ def table_figures(study: Study, out: Path) -> list[FigureRef]:
         The figures.
     """
     refs = []
+    tables = {study.inputs.relative(t.path): t for t in study.inputs.simulate}
+    caption = "gap vs b with fits (far = b ≤ n/16, near = b ≥ n/4)"
     for kind, fits in (
         ("static", study.static_fits),
         ("simulation", study.simulate_fits),
     ):
         for i, (label, cf) in enumerate(sorted(fits.items())):
-            fig = _curve_figure(cf, ("all", "far", "near"), f"{kind}: {label}")
+            title = f"{kind}: {label}"
+            if kind == "simulation":
+                fig = _simulation_figure(tables[label], cf, title)
+            else:
+                fig = _curve_figure(cf, ("all", "far", "near"), title)
             name = f"{kind}{i}_gap"
             save_figure(fig, out / "figures" / name)
             refs.append(
-                FigureRef(
-                    kind,
-                    name,
-                    f"{kind.capitalize()} gap curve {label}: gap vs b with fits "
-                    "(far = b ≤ n/16, near = b ≥ n/4).",
-                )
+                FigureRef(kind, name, f"{kind.capitalize()} {label}: {caption}.")
             )
     return refs
 
@@ -310,88 +334,6 @@ def ntk_figures(study: Study, out: Path) -> list[FigureRef]:
     return refs
 
 
-def diagonal_points(
-    doc: Any, context: str = ""
-) -> list[tuple[str, list[tuple[str, float, float]]]]:
-    """Diagonal-network evaluations in a derivation document, with the paper's formulas.
-
-    A dict with ``per_sample_top_eigenvalues`` [λ1, λ2], ``fullbs`` and ``minibs_b1``
-    gives rows (quantity, derived, paper): FullBS vs the paper's max(λ1, λ2)/2 and
-    MiniBS(b = 1) vs (λ1 + λ2)/2 (Appendix F) — from its ``paper`` dict when the
-    document has one, else computed from λ1, λ2.
-
-    Args:
-        doc: Parsed JSON.
-        context: Label prefix.
-
-    Returns:
-        (label, rows) per evaluation found.
-    """
-    out: list[tuple[str, list[tuple[str, float, float]]]] = []
-    if isinstance(doc, dict):
-        found = _formula_rows(doc)
-        if found is not None:
-            out.append(((context or "diagonal network") + found[0], found[1]))
-        for k in sorted(doc):
-            out += diagonal_points(doc[k], f"{context}/{k}" if context else str(k))
-    elif isinstance(doc, list):
-        for i, v in enumerate(doc):
-            out += diagonal_points(v, f"{context}[{i}]")
-    return out
-
-
-def _formula_rows(doc: dict) -> tuple[str, list[tuple[str, float, float]]] | None:
-    """(" at a1=…", rows) for one diagonal-network evaluation dict, else None."""
-    lam = doc.get("per_sample_top_eigenvalues")
-    if not (isinstance(lam, list) and len(lam) == 2):
-        return None
-    if "fullbs" not in doc or "minibs_b1" not in doc:
-        return None
-    l1, l2 = float(lam[0]), float(lam[1])
-    paper = doc.get("paper") if isinstance(doc.get("paper"), dict) else {}
-    rows = [
-        ("FullBS", float(doc["fullbs"]), float(paper.get("fullbs", max(l1, l2) / 2))),
-        (
-            "MiniBS (b=1)",
-            float(doc["minibs_b1"]),
-            float(paper.get("minibs", (l1 + l2) / 2)),
-        ),
-    ]
-    point = doc.get("point") if isinstance(doc.get("point"), dict) else {}
-    at = ", ".join(
-        f"{k}={v:g}" for k, v in sorted(point.items()) if isinstance(v, (int, float))
-    )
-    return (f" at {at}" if at else ""), rows
-
-
-def symbolic_figures(study: Study, out: Path) -> list[FigureRef]:
-    """Derived diagonal-network values against the paper's formulas.
-
-    Args:
-        study: The study.
-        out: Report folder.
-
-    Returns:
-        One figure per evaluation point found.
-    """
-    refs = []
-    for i, doc in enumerate(study.inputs.derive):
-        for j, (label, rows) in enumerate(diagonal_points(doc.doc)):
-            fig, ax = new_figure(size=(4.5, 3.5))
-            plot_formula_comparison(ax, rows, title=label)
-            name = f"symbolic{i}_{j}"
-            save_figure(fig, out / "figures" / name)
-            refs.append(
-                FigureRef(
-                    "symbolic",
-                    name,
-                    f"{label}: derived values vs the paper's Appendix F formulas "
-                    "at the same point.",
-                )
-            )
-    return refs
-
-
 def make_figures(
     study: Study, out: Path, *, max_trajectories: int | None = None
 ) -> list[FigureRef]:
@@ -412,7 +354,8 @@ def make_figures(
         comparison_figures,
         noise_figure,
         ntk_figures,
-        symbolic_figures,
     ):
         refs += maker(study, out)
-    return refs
+    from analysis.report_symbolic import symbolic_figures  # it imports FigureRef
+
+    return refs + symbolic_figures(study, out)

@@ -50,6 +50,7 @@ class GapTable:
         columns: Column → float array (NaN for empty / non-numeric cells).
         config: The ``config`` object of the matching JSON file ({} if absent).
         env: The folder's env.json, else the JSON file's ``env`` ({} if neither).
+        theory: The JSON file's ``theory`` block (overlays of ``eoss simulate``).
     """
 
     path: Path
@@ -57,12 +58,25 @@ class GapTable:
     columns: dict[str, NDArray[np.float64]] = field(repr=False)
     config: dict[str, Any] = field(default_factory=dict)
     env: dict[str, Any] = field(default_factory=dict)
+    theory: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def n(self) -> int | None:
         """The data-set size n (from the config), if recorded."""
         val = find_key(self.config, "n_train", "n", "n_samples")
         return int(val) if isinstance(val, (int, float)) else None
+
+    def rows(self) -> list[dict[str, float]]:
+        """The table as row dicts (NaN for empty cells).
+
+        Returns:
+            One dict per batch size, in ascending b.
+        """
+        keys = list(self.columns)
+        return [{k: float(self.columns[k][i]) for k in keys} for i in range(len(self))]
+
+    def __len__(self) -> int:
+        return len(self.columns["batch_size"])
 
     @property
     def gap_column(self) -> str:
@@ -155,7 +169,9 @@ def _read_table(folder: Path, stem: str, kind: str) -> GapTable:
     order = np.argsort(cols["batch_size"], kind="stable")
     cols = {k: v[order] for k, v in cols.items()}
     config = config if isinstance(config, dict) else {}
-    return GapTable(folder, kind, cols, config, env if isinstance(env, dict) else {})
+    env = env if isinstance(env, dict) else {}
+    theory = meta.get("theory") if isinstance(meta.get("theory"), dict) else {}
+    return GapTable(folder, kind, cols, config, env, theory)
 
 
 def has_verdicts(obj: Any) -> bool:
