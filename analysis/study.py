@@ -211,8 +211,10 @@ def _table_fits(
     out = {}
     for t in tables:
         label = inputs.relative(t.path)
-        fpc = t.kind == "static" or sampling_of(t) in (None, "without")
-        out[label] = fit_curve(t.curve(label), t.n, fpc=fpc)
+        # n-relative windows only make sense for batches drawn without replacement
+        # from n points (static curves always are; simulations say so).
+        without = t.kind == "static" or sampling_of(t) in (None, "without")
+        out[label] = fit_curve(t.curve(label), t.n if without else None, fpc=without)
     return out
 
 
