@@ -167,8 +167,9 @@ def schedule_changes(study: Study) -> list[ClaimRow]:
     d = study.criteria.reach_tol
     by_kind: dict[str, list[tuple[str, PhaseDetection]]] = defaultdict(list)
     for run, det in study.detections:
-        for ph in det.phases[1:]:
-            by_kind[ph.phase.change].append((run.run_id, ph))
+        for ph in det.phases:  # later phases, and forks that changed η or b
+            if ph.phase.change != "start":
+                by_kind[ph.phase.change].append((run.run_id, ph))
     rows = []
     rule = f"band rule on MiniBS/(2/η_new) after a change: CI ⊂ [{1 - d:g}, {1 + d:g}]"
     for key in ("lr_down", "lr_up", "batch_size_up"):

@@ -37,7 +37,9 @@ class Phase:
         lr: Learning rate η.
         batch_size: Batch size b.
         change: What started this phase: "start", "lr_down", "lr_up",
-            "batch_size_up", "batch_size_down", or "lr+batch_size".
+            "batch_size_up", "batch_size_down", or "lr+batch_size". The first phase
+            of a run forked with a changed η or b (``lr`` / ``batch_size`` events
+            at or before its first step) carries that change instead of "start".
     """
 
     index: int
@@ -203,6 +205,25 @@ def _ffill(a: NDArray) -> NDArray:
     return a
 
 
+def _forked_from(
+    run: RunTables, first: tuple[float, float], first_step: int
+) -> tuple[float, float] | None:
+    """(η, b) before the run's first step when it was forked with a change, else None.
+
+    A fork (``eoss train --fork``) starts its own records at the fork step and logs
+    ``lr`` / ``batch_size`` events with the source's old values at that step.
+    """
+    lr, b = first
+    changed = False
+    for e in run.events:
+        kind, old = e.get("kind"), e.get("old")
+        early = e.get("step", first_step + 1) <= first_step
+        if kind in ("lr", "batch_size") and early and isinstance(old, (int, float)):
+            lr, b = (float(old), b) if kind == "lr" else (lr, float(old))
+            changed = True
+    return (lr, b) if changed else None
+
+
 def phases(run: RunTables) -> list[Phase]:
     """Split a run into constant-(η, b) phases (see the module docstring).
 
@@ -236,7 +257,10 @@ def phases(run: RunTables) -> list[Phase]:
     out = []
     for j, i in enumerate(starts):
         end = int(steps[starts[j + 1]]) if j + 1 < len(starts) else int(last) + 1
-        change = "start" if j == 0 else _change(keys[starts[j - 1]], keys[i])
+        prev = (
+            _forked_from(run, keys[0], int(steps[0])) if j == 0 else keys[starts[j - 1]]
+        )
+        change = "start" if prev is None or prev == keys[i] else _change(prev, keys[i])
         begin = 0 if j == 0 else int(steps[i])
         out.append(Phase(j, begin, end, keys[i][0], int(keys[i][1]), change))
     return out

@@ -81,7 +81,7 @@ def sweep_key(config: Mapping[str, Any]) -> str:
 
 
 def is_plain_sgd(run: RunTables, detection: RunDetection) -> bool:
-    """One phase, no injected noise, SGD (or unspecified) optimiser.
+    """One unforked phase, no injected noise, SGD (or unspecified) optimiser.
 
     Args:
         run: The run.
@@ -94,6 +94,7 @@ def is_plain_sgd(run: RunTables, detection: RunDetection) -> bool:
     optim = find_key(run.config.get("optim", {}), "name")
     return (
         len(detection.phases) == 1
+        and detection.first.phase.change == "start"  # not a fork with a change
         and noise in (None, "none")
         and optim in (None, "sgd")
     )

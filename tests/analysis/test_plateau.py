@@ -110,3 +110,15 @@ def test_insufficient_data_and_criteria_recorded(tmp_path):
 def test_diverged_flag(tmp_path):
     path = write_train_run(tmp_path, "div", status="diverged")
     assert detect_eoss(load_run(path)).first.diverged
+
+
+def test_fork_with_changed_lr_is_a_change_not_a_start(tmp_path):
+    from analysis.records import RunDir
+
+    path = write_train_run(tmp_path, "fork", lr=0.01)
+    run_dir = RunDir(path)
+    run_dir.append("event", {"step": 0, "kind": "fork", "old": "/src", "new": 0})
+    run_dir.append("event", {"step": 0, "kind": "lr", "old": 0.02, "new": 0.01})
+    run_dir.close()
+    ph = phases(load_run(path))
+    assert len(ph) == 1 and ph[0].change == "lr_down"
