@@ -207,19 +207,21 @@ class GapEstimate:
             The estimate.
         """
         lam = tops.values
-        K = lam.shape[0]
-        minibs, se = float(lam.mean()), float(lam.std(ddof=1) / math.sqrt(K))
+        # Shifted data (by FullBS; by the first value for the control variate):
+        # no cancellation, and identical batches give a gap of exactly 0.
+        gap, se = _mean_se(lam - fullbs)
         diff = lam - quad
+        gap_cv, cv_se = _mean_se(diff - diff[0])
         return cls(
             batch_size=b,
-            n_batches=K,
-            minibs=minibs,
+            n_batches=lam.shape[0],
+            minibs=fullbs + gap,
             minibs_se=se,
             fullbs=fullbs,
-            gap=minibs - fullbs,
+            gap=gap,
             gap_se=se,
-            gap_cv=float(diff.mean()),
-            gap_cv_se=float(diff.std(ddof=1) / math.sqrt(K)),
+            gap_cv=float(diff[0]) + gap_cv,
+            gap_cv_se=cv_se,
             path=tops.path,
             residual_max=None
             if tops.residuals is None
@@ -238,6 +240,11 @@ class GapEstimate:
         """
         skip = {"lambda_max", "quad"}
         return {k: v for k, v in self.__dict__.items() if k not in skip}
+
+
+def _mean_se(x: NDArray[np.float64]) -> tuple[float, float]:
+    """Mean and standard error std(ddof=1)/sqrt(K) of K values."""
+    return float(x.mean()), float(x.std(ddof=1) / math.sqrt(x.shape[0]))
 
 
 @dataclass(frozen=True)

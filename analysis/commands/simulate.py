@@ -93,6 +93,13 @@ def parse_batch_sizes(text: str) -> tuple[int, ...]:
     return tuple(out)
 
 
+def _batch_sizes_arg(text: str) -> tuple[int, ...]:
+    try:
+        return parse_batch_sizes(text)
+    except ValueError as exc:  # argparse shows an ArgumentTypeError's own message
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _int(tok: str, text: str) -> int:
     try:
         return int(tok)
@@ -147,7 +154,7 @@ def _add_gap_arguments(p: argparse.ArgumentParser) -> None:
     add("--dim", type=int, help="matrix dimension m (default 200)")
     add("--n", type=int, help="dataset size n (online: Bernstein reference sample)")
     add("--sampling", help="without | with (replacement) | online (fresh samples)")
-    add("--batch-sizes", type=parse_batch_sizes, help="e.g. 1,2,4,...,1024")
+    add("--batch-sizes", type=_batch_sizes_arg, help="e.g. 1,2,4,...,1024")
     add("--batches", type=int, dest="n_batches", help="mini-batches K per size")
     add("--seed", type=int, help="random seed (same seed -> identical numbers)")
     add("--spike", type=float, help="spike l of spiked/block covariance (default 10)")
@@ -162,6 +169,7 @@ def _add_gap_arguments(p: argparse.ArgumentParser) -> None:
     add("--set", action="append", default=[], metavar="KEY=VALUE", help="override")
     p.add_argument("--out", help="output folder (default reports/runs/simulate/...)")
     p.add_argument("--json", action="store_true", help="also print the rows as JSON")
+    p.add_argument("--no-figure", action="store_true", help="skip the PNG/PDF figure")
     p.add_argument(
         "--blas-threads",
         type=int,
@@ -244,8 +252,10 @@ def run_gap(args: argparse.Namespace) -> int:
         sim, theory = _simulate(cfg, np.random.default_rng(cfg.seed), on_row, say)
     doc.update(_summary(sim, theory, time.perf_counter() - t0))
     records.write_json(out / "results.json", doc)
-    _save_figure(doc, cfg, out)
-    say(f"wrote {out}/results.csv, results.json, gap_vs_batch.png/.pdf")
+    if not args.no_figure:
+        _save_figure(doc, cfg, out)
+    figure = "" if args.no_figure else ", gap_vs_batch.png/.pdf"
+    say(f"wrote results.csv, results.json{figure} to {out}")
     if args.json:
         print(records.dumps(doc["rows"]))
     return 0
