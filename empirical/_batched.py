@@ -9,6 +9,7 @@ path: one :func:`empirical.hessian.minibatch_hessian` and one Lanczos per batch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -34,7 +35,11 @@ from empirical.reduction import ReducedBatches, reduce_batches, supports_reducti
 
 Method = Literal["auto", "reduced", "plain", "loop"]
 WARM_NOISE = 0.05  # relative size of the random part added to a warm start
-MEMORY_BUDGET = 1 << 30  # bytes for the Lanczos bases of one chunk of batches
+# Bytes of Lanczos basis per chunk of batches. On CPU the solve is bound by memory
+# traffic on (K, P) vectors, and small chunks whose basis stays in cache were as
+# fast per batch as large ones or faster (benchmarks/RESULTS.md); on GPU larger
+# chunks feed the device.
+CHUNK_BYTES = {"cpu": 96 << 20, "cuda": 1 << 30}
 
 
 def sample_batches(n: int, batch_size: int, n_batches: int, rng: np.random.Generator):
@@ -99,6 +104,8 @@ def warm(v0: Tensor, rng: np.random.Generator) -> Tensor:
 
 @dataclass
 class Setup:
+    """Private module copy, detached parameters/buffers, C, reducibility."""
+
     module: nn.Module
     params: dict[str, Tensor]
     buffers: dict[str, Tensor]
@@ -107,22 +114,25 @@ class Setup:
 
     @property
     def like(self) -> Tensor:
+        """An empty tensor with the parameters' dtype and device."""
         p = next(iter(self.params.values()))
         return torch.empty(0, dtype=p.dtype, device=p.device)
 
 
-def setup(model: nn.Module, bn_mode: BNMode, x_row: Tensor) -> Setup:
+def setup(model: nn.Module, bn_mode: BNMode, x_rows: Tensor) -> Setup:
+    """Copy what the estimators need from ``model`` (which is left untouched)."""
     params = detached_params(model)
     infer_device(params)
     infer_dtype(params)
     module = private_module(model, bn_mode)
     buffers = detached_buffers(model)
     like = next(iter(params.values()))
-    n_out = output_dim(module, params, buffers, x_row.to(like)[:1])
+    n_out = output_dim(module, params, buffers, x_rows[:2].to(like))
     return Setup(module, params, buffers, n_out, supports_reduction(model))
 
 
 def resolve(method: Method, setup: Setup, X: Tensor, b: int) -> str:
+    """The concrete path for ``method`` (``auto``: reduced if exact and smaller)."""
     if method not in ("auto", "reduced", "plain", "loop"):
         raise ValueError(f"unknown method {method!r}")
     d = int(np.prod(X.shape[1:]))
@@ -136,6 +146,7 @@ def resolve(method: Method, setup: Setup, X: Tensor, b: int) -> str:
 def stacked(
     setup: Setup, loss: Loss, Xs: Tensor, ys: Tensor, reduced: bool
 ) -> tuple[StackedBatchHessian, ReducedBatches | None]:
+    """The K batch Hessians of (K, b, ...) inputs, span-reduced or not."""
     K = Xs.shape[0]
     T = stacked_targets(loss, ys, setup.n_out, setup.like.dtype)
     if reduced:
@@ -150,6 +161,8 @@ def stacked(
 
 @dataclass
 class ChunkOut:
+    """Per-batch results of one chunk (CPU float64 tensors)."""
+
     lam: Tensor  # (K,)
     res: Tensor  # (K,)
     conv: Tensor  # (K,)
@@ -169,6 +182,12 @@ def solve_stacked(
     batch_sharpness: bool = False,
     vectors: bool = False,
 ) -> ChunkOut:
+    """Batched top eigenpairs, then the batch-sharpness and control-variate terms.
+
+    λ_max(H_B) = max(λ̃_max, 0) when the reduction dropped dimensions (module
+    docstring of :mod:`empirical.reduction`); eigenvectors are mapped back to the
+    full parameter space.
+    """
     like = op.gradient
     if v0 is None:
         start = normal(rng, (op.K, op.dim), like)
@@ -203,6 +222,7 @@ def solve_stacked(
 def loop_one(
     model, loss, X_B, y_B, rng, opts, bn_mode, full_vector, batch_sharpness
 ) -> ChunkOut:
+    """Reference path: one unreduced operator and one Lanczos for one batch."""
     H = minibatch_hessian(model, loss, X_B, y_B, bn_mode=bn_mode)
     like = torch.empty(0, dtype=H.torch_dtype, device=H.device)
     res = lanczos(H.matvec_torch, normal(rng, (H.dim,), like), which="LA", **opts)
@@ -218,23 +238,28 @@ def loop_one(
     return ChunkOut(lam, res.residuals[:1], res.converged[:1], None, bs, cv, n)
 
 
-def auto_chunk(n_batches: int, dim: int, itemsize: int, max_iter: int) -> int:
-    """Batches per chunk so that the Lanczos bases fit :data:`MEMORY_BUDGET`.
+def auto_chunk(
+    n_batches: int, dim: int, itemsize: int, max_iter: int, device: torch.device
+) -> int:
+    """Batches per chunk so that the Lanczos bases fit :data:`CHUNK_BYTES`.
 
     Args:
         n_batches: K.
         dim: Dimension of one problem.
         itemsize: Bytes per entry.
         max_iter: Lanczos step cap (the estimate uses min(max_iter, 30) steps).
+        device: Where the solve runs (``cpu`` or ``cuda`` budget).
 
     Returns:
         A chunk size in [1, K].
     """
-    per_batch = 2 * min(max_iter, 30) * dim * itemsize  # Q and A Q
-    return int(max(1, min(n_batches, MEMORY_BUDGET // max(per_batch, 1))))
+    budget = CHUNK_BYTES.get(torch.device(device).type, CHUNK_BYTES["cuda"])
+    per_batch = (min(max_iter, 30) + 6) * dim * itemsize  # basis + work vectors
+    return int(max(1, min(n_batches, budget // max(per_batch, 1))))
 
 
 def problem_dim(setup: Setup, method: str, d: int, b: int) -> int:
+    """Dimension of one Lanczos problem (P, or P̃ after the reduction)."""
     P = sum(t.numel() for t in setup.params.values())
     if method != "reduced":
         return P
@@ -242,7 +267,26 @@ def problem_dim(setup: Setup, method: str, d: int, b: int) -> int:
     return P - h * (d - min(b, d))
 
 
-def run_chunks(setup, loss, data, idx, method, rng, opts, full_vector, bs, chunk, log):
+def run_chunks(
+    setup: Setup,
+    loss: Loss,
+    data: ArrayDataset,
+    idx: NDArray[np.int64],
+    method: str,
+    rng: np.random.Generator,
+    opts: dict,
+    extras: dict,
+    chunk: int | None,
+    log: Callable[[str], None] | None,
+) -> list[ChunkOut]:
+    """Solve the batches ``idx`` chunk by chunk; ``log`` gets one line per chunk."""
+    if chunk is None:
+        d = int(np.prod(data.X.shape[1:]))
+        dim = problem_dim(setup, method, d, idx.shape[1])
+        like = setup.like
+        chunk = auto_chunk(
+            len(idx), dim, like.element_size(), opts["max_iter"], like.device
+        )
     outs: list[ChunkOut] = []
     X, y = data.X, data.y
     for start in range(0, len(idx), chunk):
@@ -252,6 +296,6 @@ def run_chunks(setup, loss, data, idx, method, rng, opts, full_vector, bs, chunk
         Xs = X[torch.as_tensor(rows)].to(setup.like)
         ys = y[torch.as_tensor(rows)].to(setup.like.device)
         op, red = stacked(setup, loss, Xs, ys, reduced=method == "reduced")
-        outs.append(solve_stacked(op, red, rng, opts, None, full_vector, bs))
+        outs.append(solve_stacked(op, red, rng, opts, **extras))
         del op, red
     return outs

@@ -26,13 +26,13 @@ from empirical.losses import Loss
 
 
 def output_dim(module: nn.Module, params: dict, buffers: dict, x: Tensor) -> int:
-    """Number of outputs C of the network (one forward pass on one row).
+    """Number of outputs C of the network (one forward pass on a few rows).
 
     Args:
         module: Private module copy.
         params: Parameters (unbatched).
         buffers: Buffers.
-        x: One input row with a leading dimension of 1.
+        x: Input rows (two suffice; BatchNorm in train mode needs more than one).
 
     Returns:
         C.

@@ -102,11 +102,16 @@ class _Basis:
 
 
 def _orthogonalise(Q: Tensor, r: Tensor) -> Tensor:
-    """Classical Gram-Schmidt of r (K, n) against Q (K, m, n), repeated if needed."""
+    """Classical Gram-Schmidt of r (K, n) against Q (K, m, n), repeated if needed.
+
+    Both products keep Q in its row-major (K, m, n) layout (``coefᵀ Q`` rather
+    than ``Qᵀ coef``): batched products with a transposed Q were 3-5x slower on
+    CPU.
+    """
     for _ in range(2):
         before = r.norm(dim=-1)
-        coef = torch.bmm(Q, r.unsqueeze(-1))  # (K, m, 1)
-        r = r - torch.bmm(Q.transpose(1, 2), coef).squeeze(-1)
+        coef = torch.bmm(Q, r.unsqueeze(-1)).transpose(1, 2)  # (K, 1, m)
+        r = torch.baddbmm(r.unsqueeze(1), coef, Q, alpha=-1.0).squeeze(1)
         if bool((r.norm(dim=-1) > _DGKS_ETA * before).all()):
             break
     return r
@@ -145,6 +150,29 @@ def _restart(Q: Tensor, rows: Tensor, gen: torch.Generator) -> Tensor:
     return r / r.norm(dim=-1, keepdim=True)
 
 
+def _step(op, Q: Tensor, q: Tensor, beta_prev: Tensor | None) -> tuple[Tensor, Tensor]:
+    """One Lanczos step: α = qᵀAq and the reorthogonalised residual r."""
+    w = op(q)
+    a = (w * q).sum(dim=-1)
+    r = torch.addcmul(w, a.unsqueeze(-1), q, value=-1.0)  # a new tensor
+    if beta_prev is not None:
+        r.addcmul_(beta_prev.to(r).unsqueeze(-1), Q[:, -2], value=-1.0)
+    return a, _orthogonalise(Q, r)
+
+
+def _next_vector(r, Q, alpha, beta, gen) -> Tensor:
+    """r/β, or a random restart (and β := 0 in place) for rows that broke down."""
+    eps = torch.finfo(r.dtype).eps
+    q = r / beta[:, -1].clamp_min(_TINY).to(r).unsqueeze(-1)
+    scale = alpha.abs().amax(dim=1) + beta.amax(dim=1)
+    broken = beta[:, -1] <= _BREAKDOWN_EPS * eps * scale
+    if bool(broken.any()):
+        beta[broken, -1] = 0.0
+        rows = broken.to(q.device)
+        q[rows] = _restart(Q, rows, gen)
+    return q
+
+
 def _check_args(v0: Tensor, k: int, which: str, tol: float) -> None:
     if v0.ndim not in (1, 2) or v0.shape[-1] == 0:
         raise ValueError(f"v0 must have shape (n,) or (K, n), got {tuple(v0.shape)}")
@@ -171,6 +199,7 @@ def lanczos(
     max_iter: int = 200,
     return_vectors: bool = False,
     gen: torch.Generator | None = None,
+    callback: Callable[[int, Tensor], None] | None = None,
 ) -> LanczosResult:
     r"""Extreme eigenpairs of a symmetric operator (one problem or K in lock-step).
 
@@ -190,6 +219,8 @@ def lanczos(
         return_vectors: Also return the Ritz vectors.
         gen: CPU generator for restart vectors after a breakdown (default: a
             generator seeded with 0, so results stay deterministic).
+        callback: Called after every step with (m, wanted Ritz values of shape
+            (K, k)); for convergence studies (costs one small eigensolve per step).
 
     Returns:
         The :class:`LanczosResult`; leading dimension K only for a 2-d ``v0``.
@@ -213,35 +244,24 @@ def lanczos(
     q = V / V.norm(dim=-1, keepdim=True)
     for j in range(max_iter):
         Q.append(q)
-        w = op(q)
-        a = (w * q).sum(dim=-1)
-        r = w - a.unsqueeze(-1) * q
-        if j > 0:
-            r = r - beta[:, j - 1].to(r).unsqueeze(-1) * Q.view()[:, j - 1]
-        r = _orthogonalise(Q.view(), r)
+        a, r = _step(op, Q.view(), q, beta[:, j - 1] if j > 0 else None)
         alpha[:, j] = a.double().cpu()
         beta[:, j] = r.norm(dim=-1).double().cpu()
         m = j + 1
-        if m >= min_iter or m == max_iter:
+        if m >= min_iter or m == max_iter or callback is not None:
             theta, S, est, anorm = _ritz(alpha[:, :m], beta[:, :m], k, which)
             bound = tol * theta.abs() + _ROUNDOFF_EPS * eps * anorm
-            if m == max_iter or bool((est <= bound).all()):
+            if callback is not None:
+                callback(m, theta)
+            if m == max_iter or (m >= min_iter and bool((est <= bound).all())):
                 break
-        if m == n:
-            break
-        q = r / beta[:, j].clamp_min(_TINY).to(r).unsqueeze(-1)
-        scale = alpha[:, :m].abs().amax(dim=1) + beta[:, :m].amax(dim=1)
-        broken = beta[:, j] <= _BREAKDOWN_EPS * eps * scale
-        if bool(broken.any()):
-            beta[broken, j] = 0.0
-            rows = broken.to(q.device)
-            q[rows] = _restart(Q.view(), rows, gen)
+        q = _next_vector(r, Q.view(), alpha[:, :m], beta[:, :m], gen)
     return _finish(op, Q.view(), theta, S, est, bound, m, return_vectors, single)
 
 
 def _finish(op, Q, theta, S, est, bound, m, return_vectors, single) -> LanczosResult:
     S_dev = S.to(device=Q.device, dtype=Q.dtype)
-    Y = torch.bmm(Q.transpose(1, 2), S_dev)  # (K, n, k)
+    Y = torch.bmm(S_dev.transpose(1, 2), Q).transpose(1, 2)  # (K, n, k)
     Y = Y / Y.norm(dim=1, keepdim=True)
     theta_dev = theta.to(device=Q.device, dtype=Q.dtype)
     k = Y.shape[2]

@@ -52,7 +52,7 @@ from torch import Tensor, nn
 
 from empirical import _batched
 from empirical._batched import (  # noqa: F401  (re-exported for users)
-    MEMORY_BUDGET,
+    CHUNK_BYTES,
     Method,
     sample_batches,
 )
@@ -263,7 +263,7 @@ def minibatch_sharpness(
             terms (one extra product), e.g. ``full_sharpness(...).eigenvector``.
         method: ``auto``, ``reduced``, ``plain`` or ``loop`` (module docstring).
         max_batches_per_chunk: Batches solved together (default: fit
-            :data:`MEMORY_BUDGET`).
+            :data:`empirical._batched.CHUNK_BYTES`).
         bn_mode: BatchNorm regime (``train``: statistics of each batch).
         min_iter: Lanczos step floor.
         max_iter: Lanczos step cap.
@@ -281,27 +281,15 @@ def minibatch_sharpness(
     setup = _batched.setup(model, bn_mode, data.X)
     method = _batched.resolve(method, setup, data.X, batch_size)
     opts = {"tol": tol, "min_iter": min_iter, "max_iter": max_iter}
+    extras = {"full_vector": full_vector, "batch_sharpness": batch_sharpness}
     if method == "loop":
         outs = [
             _batched.loop_one(
-                model,
-                loss,
-                data.X[torch.as_tensor(r)],
-                data.y[torch.as_tensor(r)],
-                rng,
-                opts,
-                bn_mode,
-                full_vector,
-                batch_sharpness,
+                model, loss, data.X[r], data.y[r], rng, opts, bn_mode, **extras
             )
-            for r in idx
+            for r in torch.as_tensor(idx)
         ]
     else:
-        d = int(np.prod(data.X.shape[1:]))
-        dim = _batched.problem_dim(setup, method, d, batch_size)
-        chunk = max_batches_per_chunk or _batched.auto_chunk(
-            len(idx), dim, setup.like.element_size(), max_iter
-        )
         outs = _batched.run_chunks(
             setup,
             loss,
@@ -310,9 +298,8 @@ def minibatch_sharpness(
             method,
             rng,
             opts,
-            full_vector,
-            batch_sharpness,
-            chunk,
+            extras,
+            max_batches_per_chunk,
             progress,
         )
     cat = lambda name: torch.cat([getattr(o, name) for o in outs]).numpy()  # noqa: E731

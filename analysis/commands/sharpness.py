@@ -106,33 +106,11 @@ def handle(args: argparse.Namespace) -> int:
 
     Returns:
         Exit code 0.
-
-    Raises:
-        UsageError: On invalid argument values.
     """
     _check(args)
-    import torch
-
-    from empirical.data import load_npz
     from empirical.losses import Loss
-    from empirical.models import ModelSpec, build_model
-    from empirical.rng import torch_gen
 
-    dtype = getattr(torch, args.dtype)
-    data = load_npz(args.data).to("cpu", dtype)
-    if args.batch_size > len(data):
-        raise UsageError(
-            f"--batch-size {args.batch_size} exceeds the {len(data)} rows "
-            f"of {args.data}"
-        )
-    spec = ModelSpec(args.model, args.width, args.depth, args.init_scale)
-    model = build_model(
-        spec,
-        data.input_shape,
-        data.num_classes,
-        torch_gen(args.seed, "init"),
-        dtype=dtype,
-    )
+    model, data, model_info = build_inputs(args)
     result = measure_sharpness(
         model,
         Loss(args.loss),
@@ -145,13 +123,7 @@ def handle(args: argparse.Namespace) -> int:
         method=args.method,
         progress=_stderr,
     )
-    result["model"] = {
-        "name": spec.name,
-        "width": spec.width,
-        "depth": spec.depth,
-        "init_scale": spec.init_scale,
-        "dtype": args.dtype,
-    }
+    result["model"] = model_info
     if args.out:
         from analysis.records import write_json
 
@@ -163,6 +135,49 @@ def handle(args: argparse.Namespace) -> int:
     else:
         print(format_table(result))
     return 0
+
+
+def build_inputs(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
+    """The model (at its seeded init) and the data set named by ``args``.
+
+    This is the one place that knows where models and data come from; a data-set
+    name or a checkpoint option would add a branch here.
+
+    Args:
+        args: Parsed arguments.
+
+    Returns:
+        (model, data set in the model's dtype, JSON-safe description of the model).
+
+    Raises:
+        UsageError: If the batch size exceeds the data set.
+    """
+    import torch
+
+    from empirical.data import load_npz
+    from empirical.models import ModelSpec, build_model
+    from empirical.rng import torch_gen
+
+    dtype = getattr(torch, args.dtype)
+    data = load_npz(args.data).to("cpu", dtype)
+    if args.batch_size > len(data):
+        raise UsageError(
+            f"--batch-size {args.batch_size} exceeds the {len(data)} rows "
+            f"of {args.data}"
+        )
+    spec = ModelSpec(args.model, args.width, args.depth, args.init_scale)
+    gen = torch_gen(args.seed, "init")
+    model = build_model(spec, data.input_shape, data.num_classes, gen, dtype=dtype)
+    info = {
+        "name": spec.name,
+        "width": spec.width,
+        "depth": spec.depth,
+        "init_scale": spec.init_scale,
+        "dtype": args.dtype,
+        "n_params": sum(p.numel() for p in model.parameters()),
+        "init_seed_stream": "init",
+    }
+    return model, data, info
 
 
 def measure_sharpness(
@@ -223,13 +238,37 @@ def measure_sharpness(
     return _result_dict(loss, data, full, mini, seed, chunk_size, tol)
 
 
-def _result_dict(loss, data, full, mini, seed, chunk_size, tol) -> dict[str, Any]:
-    warnings = []
+def _solver_dict(full: Any, mini: Any, chunk_size: int, tol: float) -> dict:
+    return {
+        "tol": tol,
+        "chunk_size": chunk_size,
+        "fullbs": {
+            "residual": full.residual,
+            "converged": full.converged,
+            "n_matvecs": full.n_matvecs,
+            "seconds": full.seconds,
+        },
+        "minibs": {
+            "method": mini.method,
+            "residual_max": float(mini.residuals.max()),
+            "n_converged": int(mini.converged.sum()),
+            "n_matvecs": mini.n_matvecs,
+            "seconds": mini.seconds,
+        },
+    }
+
+
+def _warnings(full: Any, mini: Any) -> list[str]:
+    out = []
     if not full.converged:
-        warnings.append(f"FullBS did not converge (residual {full.residual:.3g})")
+        out.append(f"FullBS did not converge (residual {full.residual:.3g})")
     n_bad = int((~mini.converged).sum())
     if n_bad:
-        warnings.append(f"{n_bad} of {len(mini.converged)} batches did not converge")
+        out.append(f"{n_bad} of {len(mini.converged)} batches did not converge")
+    return out
+
+
+def _result_dict(loss, data, full, mini, seed, chunk_size, tol) -> dict[str, Any]:
     return {
         "fullbs": full.fullbs,
         "minibs": mini.minibs,
@@ -252,29 +291,14 @@ def _result_dict(loss, data, full, mini, seed, chunk_size, tol) -> dict[str, Any
             "num_classes": data.num_classes,
             "provenance": data.provenance,
         },
-        "solver": {
-            "tol": tol,
-            "chunk_size": chunk_size,
-            "fullbs": {
-                "residual": full.residual,
-                "converged": full.converged,
-                "n_matvecs": full.n_matvecs,
-                "seconds": full.seconds,
-            },
-            "minibs": {
-                "method": mini.method,
-                "residual_max": float(mini.residuals.max()),
-                "n_converged": int(mini.converged.sum()),
-                "n_matvecs": mini.n_matvecs,
-                "seconds": mini.seconds,
-            },
-        },
+        "solver": _solver_dict(full, mini, chunk_size, tol),
         "per_batch": {
+            "batch_indices": mini.batch_indices,
             "lambda_max": mini.lambda_max,
             "batch_sharpness": mini.batch_sharpness_terms,
             "cv": mini.cv_terms,
         },
-        "warnings": warnings,
+        "warnings": _warnings(full, mini),
     }
 
 

@@ -8,7 +8,7 @@ from empirical._stacked import StackedBatchHessian, stacked_targets
 from empirical.hessian import minibatch_hessian
 from empirical.losses import Loss
 from empirical.models import ModelSpec, build_model
-from empirical.reduction import reduce_batches, supports_reduction
+from empirical.reduction import reduce_batches, span_basis, supports_reduction
 
 F64 = torch.float64
 
@@ -103,3 +103,33 @@ def test_which_models_are_reducible():
     assert not supports_reduction(conv)
     with pytest.raises(ValueError, match="span reduction"):
         reduce_batches(conv, dict(conv.named_parameters()), torch.zeros(1, 2, 1, 4, 4))
+
+
+def test_span_basis_handles_rank_deficiency_and_wide_batches():
+    gen = torch.Generator().manual_seed(3)
+    X = torch.randn(2, 5, 9, generator=gen, dtype=F64)
+    X[1, 3] = X[1, 0] - 2 * X[1, 2]  # batch 1 has rank 4
+    Q = span_basis(X)
+    G = Q.transpose(1, 2) @ Q
+    torch.testing.assert_close(
+        torch.diagonal(G, dim1=1, dim2=2).sum(1), torch.tensor([5.0, 4.0], dtype=F64)
+    )
+    torch.testing.assert_close(
+        G, torch.diag_embed(torch.diagonal(G, dim1=1, dim2=2)), rtol=0, atol=1e-14
+    )
+    # every input is reproduced from its coordinates: X Q Qᵀ = X
+    torch.testing.assert_close(X @ Q @ Q.transpose(1, 2), X, rtol=0, atol=1e-12)
+    wide = span_basis(torch.randn(1, 12, 4, generator=gen, dtype=F64))
+    torch.testing.assert_close(wide[0], torch.eye(4, dtype=F64))
+
+
+def test_rank_deficient_batch_maps_are_a_projection():
+    model, X, _ = model_and_batches("mlp", repeat=True)
+    params = {k: p.detach() for k, p in model.named_parameters()}
+    red = reduce_batches(model, params, X)
+    gen = torch.Generator().manual_seed(4)
+    v = torch.randn(red.full_dim, generator=gen, dtype=F64)
+    Pv = red.to_reduced(v)
+    torch.testing.assert_close(
+        red.to_reduced(red.to_full(Pv)), Pv, rtol=1e-12, atol=1e-12
+    )

@@ -316,3 +316,15 @@ def test_bad_arguments(setup):
             rng=np.random.default_rng(0),
             batch_indices=np.array([[0, 99]]),
         )
+
+
+def test_full_sharpness_is_deterministic_from_the_seed(setup):
+    model, data = setup
+    a, b = (
+        full_sharpness(
+            model, Loss("ce"), data, rng=np.random.default_rng(9), chunk_size=16
+        )
+        for _ in range(2)
+    )
+    assert a.fullbs == b.fullbs and a.n_matvecs == b.n_matvecs
+    assert torch.equal(a.eigenvector, b.eigenvector)
