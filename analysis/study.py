@@ -25,6 +25,7 @@ A window with fewer than 3 usable points is recorded as a reason string, not fit
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any
 
 import numpy as np
@@ -192,7 +193,9 @@ class Study:
         sweep_fits: Sweep key → fits of its plateau gap curve.
         static_fits: Static table path (relative) → fits.
         simulate_fits: Simulation table path (relative) → fits.
-        comparisons: (static path, sweep key, comparison or reason) triples.
+        comparisons: (static path, sweep key, comparison or reason) triples: each
+            static curve against the sweep that holds its source run (the
+            ``run`` of its config), or against every sweep when none does.
     """
 
     inputs: ReportInputs
@@ -233,14 +236,6 @@ def analyse(inputs: ReportInputs, criteria: Criteria | None = None) -> Study:
     sweeps = tuple(build_sweeps(dets))
     sweep_fits = {s.key: fit_curve(s.curve(), s.n_train) for s in sweeps}
     static_fits = _table_fits(inputs, inputs.static)
-    comparisons = []
-    for label, sf in static_fits.items():
-        for s in sweeps:
-            try:
-                comp: ExponentComparison | str = compare_exponents(sf.curve, s.curve())
-            except ValueError as exc:
-                comp = str(exc)
-            comparisons.append((label, s.key, comp))
     return Study(
         inputs=inputs,
         criteria=crit,
@@ -249,8 +244,33 @@ def analyse(inputs: ReportInputs, criteria: Criteria | None = None) -> Study:
         sweep_fits=sweep_fits,
         static_fits=static_fits,
         simulate_fits=_table_fits(inputs, inputs.simulate),
-        comparisons=tuple(comparisons),
+        comparisons=_compare_all(inputs, static_fits, sweeps),
     )
+
+
+def _partners(table: GapTable, sweeps: tuple[Sweep, ...]) -> tuple[Sweep, ...]:
+    """The sweep holding the static curve's source run, else every sweep."""
+    src = table.config.get("run")
+    name = PurePath(str(src)).name if src else None
+    mine = tuple(s for s in sweeps if any(name in ids for ids in s.run_ids))
+    return mine or sweeps
+
+
+def _compare_all(
+    inputs: ReportInputs, static_fits: dict[str, CurveFits], sweeps: tuple[Sweep, ...]
+) -> tuple[tuple[str, str, ExponentComparison | str], ...]:
+    out = []
+    for t in inputs.static:
+        label = inputs.relative(t.path)
+        for s in _partners(t, sweeps):
+            try:
+                comp: ExponentComparison | str = compare_exponents(
+                    static_fits[label].curve, s.curve()
+                )
+            except ValueError as exc:
+                comp = str(exc)
+            out.append((label, s.key, comp))
+    return tuple(out)
 
 
 def sampling_of(table: GapTable) -> str | None:
