@@ -6,8 +6,10 @@ on its own, with the normalised mini-batch sharpness
 phase's training batch size. Criteria (the defaults live in :class:`Criteria`):
 
 * **Reached / end of progressive sharpening**: the first MiniBS measurement of the
-  phase with :math:`r_t \ge 1 - \delta` (``reach_tol`` δ = 0.1). Its step is
-  ``sharpening_end_step``.
+  phase with :math:`r_t \ge 1 - \delta` (``reach_tol`` δ = 0.1), not counting a
+  measurement taken at the phase's first step (that one describes the
+  initialisation or the previous phase: a network can start above 2/η and fall
+  back at once). Its step is ``sharpening_end_step``.
 * **Plateau window**: from that step to the last measurement of the phase with
   :math:`r_t \ge 1-\delta` (a trailing fall below the band — e.g. the loss reaching
   zero — ends the plateau). The first ``burn_in`` fraction (0.2) of the window's
@@ -257,7 +259,9 @@ def detect_phase(
     mm = _mask(run, "minibs", phase)
     steps, mb = run.column("minibs", "step")[mm], run.column("minibs", "minibs")[mm]
     r = mb * phase.lr / 2  # MiniBS in units of 2/η
-    hit = np.flatnonzero(r >= 1 - c.reach_tol)
+    # The measurement at the phase's first step describes the inherited state (the
+    # initialisation, or the previous phase), not the dynamics under this (η, b).
+    hit = np.flatnonzero((r >= 1 - c.reach_tol) & (steps > phase.start))
     n_pairs, n_viol = _pair_stats(run, phase, c.violation_z)
     base = dict(
         phase=phase,

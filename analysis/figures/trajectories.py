@@ -146,5 +146,5 @@ def plot_sharpness_trajectory(
     ax.set_xlabel("step")
     ax.set_ylabel("sharpness")
     ax.set_title(run.run_id, fontsize=9)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="best")
     return out

@@ -122,3 +122,10 @@ def test_fork_with_changed_lr_is_a_change_not_a_start(tmp_path):
     run_dir.close()
     ph = phases(load_run(path))
     assert len(ph) == 1 and ph[0].change == "lr_down"
+
+
+def test_start_above_threshold_is_not_reaching_eoss(tmp_path):
+    # MiniBS above 2/η at initialisation only, then below: not EoSS (catapult-like).
+    path = write_train_run(tmp_path, "catapult", level=0.7, start=1.5, tau=10.0)
+    det = detect_eoss(load_run(path)).first
+    assert not det.reached and det.status == "not_reached"
