@@ -19,7 +19,6 @@ inputs' common folder, no time stamps are written, and figures use fixed metadat
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -300,7 +299,8 @@ def build_report(
     say(f"analysed; {len(claims)} claim rows; drawing figures")
     out = Path(out)
     if (out / "report.md").is_file() and (out / "figures").is_dir():
-        shutil.rmtree(out / "figures")  # a previous eoss report: drop stale figures
+        for stale in sorted((out / "figures").glob("*.*")):  # a previous eoss report
+            records.delete_file(stale)
     refs = make_figures(study, out, max_trajectories=max_trajectories)
     text = render(study, claims, refs, title, _version())
     md = records.atomic_write_bytes(out / "report.md", text.encode())
