@@ -5,7 +5,9 @@ from synthetic_runs import write_derive_json, write_gap_table, write_train_run
 
 from analysis.claims import CLAIMS, VERDICTS
 from analysis.cli import main
-from analysis.report import build_report
+from analysis.report import build_report, evaluate_claims
+from analysis.report_inputs import discover_inputs
+from analysis.study import analyse
 
 SWEEP_B = (10, 20, 40, 80)
 
@@ -81,6 +83,23 @@ def test_verdicts_on_designed_fixtures(report):
     assert "converged_before_eoss" in by_key["minibs_band"][0].note
 
 
+def test_simulation_verdicts(tmp_path):
+    # claims only (no figures): analyse + evaluate_claims
+    root = tmp_path / "in"
+    # finite-population steepening: gap ∝ b^-1 (1 - b/n), local exponent 1 + b/(n-b)
+    sizes = [1, 2, 4, 8, 16, 32, 64, 256, 384, 512, 768, 1024]
+    config = {"n": 1024, "sampling": "without"}
+    write_gap_table(root / "sim", "simulate", sizes, n=1024, rel_se=0.01, config=config)
+    online = {"n": 1024, "sampling": "online"}  # a pure b^-1 law: no 1/sqrt(b) regime
+    write_gap_table(root / "sim_online", "simulate", sizes, rel_se=0.01, config=online)
+    study = analyse(discover_inputs([root]))
+    verdicts = {(c.key, c.source): c.verdict for c in evaluate_claims(study)}
+    assert verdicts[("steeper_near_n", "simulation sim")] == "supported"
+    assert verdicts[("random_matrix_b_minus_1", "sim")] == "supported"
+    assert verdicts[("random_matrix_b_minus_1", "sim_online")] == "supported"
+    assert verdicts[("random_matrix_sqrt_large_b", "sim_online")] == "not supported"
+
+
 def test_report_sections_caveat_and_html(report):
     text = report.markdown.read_text()
     for heading in (
@@ -102,27 +121,11 @@ def test_report_sections_caveat_and_html(report):
 
 def test_same_inputs_give_identical_files(tmp_path):
     root = tmp_path / "in"
-    write_gap_table(
-        root / "static",
-        "static",
-        [1, 2, 4, 8, 16, 32],
-        n=1024,
-        config={"n_train": 1024},
-    )
-    # finite-population steepening: gap ∝ b^-1 (1 - b/n), local exponent 1 + b/(n-b)
-    sizes = [1, 2, 4, 8, 16, 32, 64, 256, 384, 512, 768, 1024]
-    config = {"n": 1024, "sampling": "without"}
-    write_gap_table(root / "sim", "simulate", sizes, n=1024, rel_se=0.01, config=config)
-    online = {"n": 1024, "sampling": "online"}  # a pure b^-1 law: no 1/sqrt(b) regime
-    write_gap_table(root / "sim_online", "simulate", sizes, rel_se=0.01, config=online)
+    config = {"n": 1024, "sampling": "without"}  # drawn with eoss simulate's own plot
+    write_gap_table(root / "sim", "simulate", [1, 2, 4, 8, 16, 32], config=config)
     write_derive_json(root / "derive.json")
     a = build_report([root], tmp_path / "a")
     b = build_report([root], tmp_path / "b")
-    verdicts = {(c.key, c.source): c.verdict for c in a.claims}
-    assert verdicts[("steeper_near_n", "simulation sim")] == "supported"
-    assert verdicts[("random_matrix_b_minus_1", "sim")] == "supported"
-    assert verdicts[("random_matrix_b_minus_1", "sim_online")] == "supported"
-    assert verdicts[("random_matrix_sqrt_large_b", "sim_online")] == "not supported"
     files_a = sorted(p.relative_to(a.out) for p in a.out.rglob("*") if p.is_file())
     files_b = sorted(p.relative_to(b.out) for p in b.out.rglob("*") if p.is_file())
     assert files_a == files_b and len(files_a) >= 10
