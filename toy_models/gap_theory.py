@@ -5,7 +5,9 @@ r"""Theory overlays for a simulated gap curve: Bernstein cap, RMT/exact, slopes.
   and :class:`BernsteinFit` evaluates the cap of
   :mod:`toy_models.matrix_bernstein` on the gap.
 * :mod:`toy_models.rmt_edges` gives Marchenko--Pastur / BBP predictions;
-  :func:`orthogonal_gap` the exact curve of the orthogonal family.
+  :func:`orthogonal_gap` the exact curve of the orthogonal family;
+  :mod:`toy_models.factored_perturbation` the second-order law
+  :math:`\phi_b C/b`.
 * :func:`windowed_slopes` fits local log-log slopes with standard errors.
 
 :func:`gap_theory` bundles all of them for one simulation.
@@ -23,7 +25,13 @@ from scipy import integrate, stats
 
 from toy_models.batch_spectra import PreparedSample, batch_tops
 from toy_models.factor_sample import FactorSample
+from toy_models.factored_perturbation import (
+    PerturbationLaw,
+    gaussian_population_law,
+    perturbation_law,
+)
 from toy_models.gap_simulation import GapSimulation
+from toy_models.hessian_families import GaussianFamily
 from toy_models.matrix_bernstein import (
     crossover_batch_size,
     expected_lambda_max_bound,
@@ -263,6 +271,8 @@ class GapTheory:
         rmt_label: What ``rmt_gap`` is.
         slopes_gap: Windowed slopes of the naive gap.
         slopes_gap_cv: Windowed slopes of the control-variate gap.
+        perturbation: The second-order law, or None (degenerate top, m too big).
+        perturbation_gap: Array of shape (B,), its φ_b C / b, or None.
     """
 
     batch_sizes: NDArray[np.float64]
@@ -272,6 +282,8 @@ class GapTheory:
     rmt_label: str
     slopes_gap: LocalSlopes
     slopes_gap_cv: LocalSlopes
+    perturbation: PerturbationLaw | None = None
+    perturbation_gap: NDArray[np.float64] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready description.
@@ -290,6 +302,9 @@ class GapTheory:
                 "gap": self.slopes_gap.to_dict(),
                 "gap_cv": self.slopes_gap_cv.to_dict(),
             },
+            "perturbation": None
+            if self.perturbation is None
+            else {**self.perturbation.__dict__, "gap": self.perturbation_gap.tolist()},
         }
 
 
@@ -335,6 +350,11 @@ def gap_theory(
             )
             for key in ("gap", "gap_cv")
         ]
+    family = cfg.build_family()
+    if center is not None and isinstance(family, GaussianFamily):
+        law = gaussian_population_law(family)  # exact, no reference-sample noise
+    else:
+        law = perturbation_law(sim.sample, center_diag=center)
     return GapTheory(
         bs,
         fit,
@@ -343,6 +363,8 @@ def gap_theory(
         "" if rmt is None else rmt[1],
         slopes[0],
         slopes[1],
+        law,
+        None if law is None else law.gap(bs, without=cfg.sampling == "without"),
     )
 
 

@@ -25,8 +25,10 @@ isotropic :math:`\mathrm{gap} \approx (\frac1b - \frac1n)\frac1r
 threshold) :math:`\mathrm{gap} \approx \frac{\ell}{(\ell-1)r}(\frac1b -
 \frac1n)`, a pure :math:`1/b` law that steepens to :math:`-\infty` slope as
 :math:`b \to n`. ``online`` drops the :math:`1/n` terms and uses the population
-top (:math:`1/m`, :math:`\ell/m`). For ``with`` sampling the same formulas
-ignore repeated indices (valid for :math:`b \ll n`).
+top (:math:`1/m`, :math:`\ell/m`). ``with`` sampling resamples the dataset,
+whose mean has an MP-shaped spectrum rather than :math:`\Sigma`: no formula is
+given here (the second-order law of :mod:`toy_models.factored_perturbation`
+covers it for an outlier top eigenvalue).
 """
 
 from __future__ import annotations
@@ -111,12 +113,14 @@ def rmt_gap(config: GapConfig, b: ArrayLike) -> tuple[NDArray[np.float64], str] 
         b: Batch sizes.
 
     Returns:
-        ``(gap, label)`` or None (``powerlaw``, indefinite residual, or
-        ``orthogonal`` with ``with`` sampling).
+        ``(gap, label)`` or None (``powerlaw``, ``orthogonal``, indefinite
+        residual, or ``with`` sampling).
     """
     bb = np.asarray(b, dtype=np.float64)
     fam, m, n = config.family, config.dim, config.n
     if config.residual > 0 or fam in ("powerlaw", "orthogonal"):
+        return None
+    if config.sampling == "with":  # repeats: resampling an MP-shaped H, no formula
         return None
     r = (
         config.rank

@@ -91,6 +91,13 @@ def _theory_lines(ax: Axes, b, cv, theory: Mapping[str, Any]) -> list[Artist]:
         y = np.array([np.nan if v is None else v for v in rmt["gap"]], float)
         keep = y > 0
         arts += ax.plot(b[keep], y[keep], "-", color="C2", lw=1, label=rmt["label"])
+    pert = theory.get("perturbation")
+    if pert and pert.get("gap"):
+        y = np.array([np.nan if v is None else v for v in pert["gap"]], float)
+        keep = y > 0
+        arts += ax.plot(
+            b[keep], y[keep], "-", color="C4", lw=1, label="2nd order φ_b C/b"
+        )
     first = np.flatnonzero(np.isfinite(cv) & (cv > 0))
     if first.size:
         b0, y0 = b[first[0]], cv[first[0]]

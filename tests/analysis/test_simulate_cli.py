@@ -60,7 +60,13 @@ def test_smoke_writes_schema_and_prints_rows(tmp_path, capsys):
     doc = read_json(tmp_path / "results.json")
     assert doc["status"] == "finished"
     assert doc["config"]["seed"] == 0 and doc["config"]["batch_sizes"][-1] == 32
-    assert set(doc["theory"]) == {"batch_sizes", "bernstein", "rmt", "slopes"}
+    assert set(doc["theory"]) == {
+        "batch_sizes",
+        "bernstein",
+        "rmt",
+        "slopes",
+        "perturbation",
+    }
     assert doc["fullbs"]["value"] == rows[0]["fullbs"]
     for ext in ("png", "pdf"):
         assert (tmp_path / f"gap_vs_batch.{ext}").stat().st_size > 0

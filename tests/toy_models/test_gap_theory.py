@@ -119,7 +119,7 @@ def test_bernstein_cap_exceeds_simulated_gap():
     for est, cap in zip(sim.estimates, th.bernstein_bound, strict=True):
         assert est.gap_cv + 4 * est.gap_cv_se < cap
     doc = th.to_dict()
-    assert set(doc) == {"batch_sizes", "bernstein", "rmt", "slopes"}
+    assert set(doc) == {"batch_sizes", "bernstein", "rmt", "slopes", "perturbation"}
     assert len(doc["bernstein"]["bound"]) == 4
 
 
@@ -152,3 +152,53 @@ def test_windowed_slopes_skip_non_positive_and_validate():
 
 def test_reference_curve():
     np.testing.assert_allclose(reference_curve([1, 4], 1, 2.0, 0.5), [2.0, 1.0])
+
+
+def test_factored_perturbation_law_matches_the_dense_implementation(rng):
+    from toy_models.factored_perturbation import perturbation_law
+    from toy_models.gap_perturbation import perturbative_gap
+
+    sample = make_family("spiked", 7, spike=4.0, rank=2, residual=0.5).sample(25, rng)
+    law = perturbation_law(sample)
+    dense = perturbative_gap(sample.matrices())  # independent dense code
+    assert law.coefficient == pytest.approx(dense.coefficient, rel=1e-10)
+    assert law.spectral_gap == pytest.approx(dense.spectral_gap, rel=1e-10)
+    b = np.array([1.0, 5.0, 25.0])
+    np.testing.assert_allclose(
+        law.gap(b, without=True), dense.gap(b, replace=False), rtol=1e-10
+    )
+    np.testing.assert_allclose(law.gap(b, without=False), law.coefficient / b)
+
+
+def test_perturbation_law_online_matches_the_population_coefficient(rng):
+    """Population C = sum_j s_j s_1 / (r (s_1 - s_j)) for rows N(0, Sigma/r)."""
+    from toy_models.factored_perturbation import perturbation_law
+
+    fam = make_family("spiked", 10, spike=5.0, rank=2)
+    sample = fam.sample(20000, rng)
+    s = fam.population_diagonal()
+    law = perturbation_law(sample, center_diag=s)
+    C_pop = float(np.sum(s[1:] * s[0] / (2 * (s[0] - s[1:]))))
+    # Per-sample terms of the estimator give its standard error.
+    F = sample.factors
+    Mu1 = np.einsum("nrm,nr->nm", F, F[:, :, 0])
+    terms = (Mu1[:, 1:] ** 2) @ (1 / (s[0] - s[1:]))
+    assert law.coefficient == pytest.approx(terms.mean(), rel=1e-12)
+    assert abs(law.coefficient - C_pop) < 4 * terms.std(ddof=1) / math.sqrt(terms.size)
+    # A degenerate top (isotropic population) has no C/b law.
+    iso = make_family("isotropic", 10)
+    assert (
+        perturbation_law(iso.sample(50, rng), center_diag=iso.population_diagonal())
+        is None
+    )
+
+
+def test_gaussian_population_law_closed_form():
+    from toy_models.factored_perturbation import gaussian_population_law
+
+    law = gaussian_population_law(make_family("spiked", 200, spike=10.0))
+    # (m - 1) terms of (1/m)(l/m) / ((l - 1)/m) = (m - 1) l / (m (l - 1)): the
+    # BBP outlier's 1/b coefficient l/(l - 1) up to the 1/m correction.
+    assert law.coefficient == pytest.approx(199 * 10 / (200 * 9), rel=1e-14)
+    np.testing.assert_allclose(law.gap([10.0], without=False), law.coefficient / 10)
+    assert gaussian_population_law(make_family("isotropic", 5)) is None
