@@ -47,7 +47,9 @@ class ProgressBar:
         """
         elapsed = time.monotonic() - self.t0
         done = max(step - self.start, 0)
-        eta = elapsed / done * (self.total - step) if done else float("nan")
+        # The first steps carry start-up and step-0 measurements: wait for 1%.
+        enough = done >= max(1, (self.total - self.start) // 100)
+        eta = elapsed / done * (self.total - step) if enough else float("nan")
         frac = step / self.total if self.total else 1.0
         bar = "#" * int(20 * frac) + "." * (20 - int(20 * frac))
         parts = [f"[{bar}] {step}/{self.total} {100 * frac:3.0f}%"]

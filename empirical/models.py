@@ -10,8 +10,9 @@ Networks whose first layer is an ``nn.Linear`` on the flattened input (``linear`
 ``mlp``) are built as ``nn.Sequential(nn.Flatten(), nn.Linear(...), ...)``; the
 spectral core exploits this for an exact parameter-space reduction.
 
-Architectures (the conv nets follow the official code, github.com/arseniqum/
-edge-of-stochastic-stability, ``utils/nets.py`` and ``utils/resnet_new.py``):
+Architectures (the conv nets follow the official code: ``utils/nets.py`` of
+github.com/arseniqum/edge-of-stochastic-stability, and ``utils/resnet_new.py`` /
+``utils/resnet_bn_new.py`` as stored in its fork pmfeen/edge-of-stochastic-stability):
 
 * ``cnn``: conv3×3(3→c) ReLU, conv3×3(c→c) ReLU, maxpool 2, conv3×3(c→2c) ReLU,
   maxpool 2, flatten, linear(→width) ReLU, linear(→classes); unpadded convs, c = 64

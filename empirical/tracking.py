@@ -18,7 +18,8 @@ Every solver record carries its residual, matvec count and seconds. Each quantit
 draws from its own named random stream, so switching one on or off never changes
 another's numbers; the streams' states and the warm-start vector are part of
 :meth:`Tracker.state_dict` (exact resume). The eigen-solvers are the spectral
-core's (:mod:`empirical.sharpness`); this module only schedules and records them.
+core's (:mod:`empirical.sharpness`, :mod:`empirical.gauss_newton`); this module
+only schedules and records them.
 """
 
 from __future__ import annotations
@@ -170,7 +171,8 @@ class Tracker:
             v0=self.vector,
             bn_mode=self.cfg.bn_mode,
         )
-        self.vector, self.vector_step = res.eigenvector.detach(), step
+        if res.eigenvector is not None:
+            self.vector, self.vector_step = res.eigenvector.detach(), step
         self.last["fullbs"] = float(res.fullbs)
         return {
             "fullbs": float(res.fullbs),
@@ -238,10 +240,9 @@ class Tracker:
         }
 
     def _ntk(self, step: int, model: nn.Module, b: int, batch: Any) -> dict:
-        from empirical.sharpness import ntk_lambda_max
+        from empirical.gauss_newton import ntk_lambda_max
 
         size = self.cfg.minibs_batch_size or b
-        t0 = time.perf_counter()
         res = ntk_lambda_max(
             model,
             self.loss,
@@ -249,14 +250,17 @@ class Tracker:
             batch_size=size,
             n_batches=self.cfg.n_batches,
             rng=self.rngs["ntk"],
+            tol=self.cfg.tol,
+            bn_mode=self.cfg.bn_mode,
         )
-        values = np.asarray(res.lambda_max, dtype=np.float64)
         return {
             "batch_size": size,
             "n_batches": self.cfg.n_batches,
-            "ntk_lambda_max": float(values.mean()),
-            "ntk_lambda_max_se": float(values.std(ddof=1) / np.sqrt(len(values))),
-            "seconds": time.perf_counter() - t0,
+            "ntk_lambda_max": float(res.ntk_lambda_max),
+            "ntk_lambda_max_se": float(res.ntk_lambda_max_se),
+            "residual_max": float(np.max(np.asarray(res.residuals))),
+            "n_matvecs": int(res.n_matvecs),
+            "seconds": float(res.seconds),
         }
 
     def state_dict(self) -> dict[str, Any]:

@@ -200,3 +200,15 @@ def test_real_cifar10(cifar_data_root):
     ):
         assert "JPEG" in prov["caveat"]
     assert prov["files_sha256"]["data_batch_1"] == first.sha256
+
+
+def test_load_dataset_by_name(tmp_path):
+    root, _ = make_root(tmp_path)
+    cifar = datasets.load_dataset("cifar10", n=20, seed=4, root=root)
+    same, _ = load_cifar10(root, n_train=20, seed=4, n_test=0)
+    assert torch.equal(cifar.X, same.X) and torch.equal(cifar.y, same.y)
+    assert len(datasets.load_dataset("synthetic", n=30)) == 30
+    np.savez(tmp_path / "d.npz", X=np.ones((3, 2)), y=np.array([0, 1, 0]))
+    assert len(datasets.load_dataset(str(tmp_path / "d.npz"))) == 3
+    with pytest.raises(ValueError, match="unknown dataset"):
+        datasets.load_dataset("mnist")

@@ -127,3 +127,45 @@ def test_float64_runs_and_device_argument():
     hist, rows, ckpts = collect(cfg_of("dtype=float64", "steps=4"), device="cpu")
     assert hist.status == "finished"
     assert ckpts[4]["model"]["1.weight"].dtype == torch.float64
+
+
+def test_tracking_resume_is_bit_identical_and_cadences_are_independent():
+    base = preset("test")
+    cfg = apply_overrides(
+        TrainConfig, base, ["track.ntk.every=30", "track.eval.log_points=4"]
+    )
+    hist, rows, ckpts = collect(cfg)
+    by = {}
+    for t, r in rows:
+        by.setdefault(t, []).append(r["step"])
+    assert by["fullbs"] == by["minibs"] == by["ntk"] == [0, 30, 60]
+    assert by["step_sharpness"] == [0, 30]  # no update (no batch) at the last step
+    assert by["eval"] == [0, 1, 4, 15, 20, 40, 60]  # every 20 plus 60**(k/3)
+    fulls = [r for t, r in rows if t == "fullbs"]
+    assert [r["warm_start"] for r in fulls] == [False, True, True]
+    ntk = [r for t, r in rows if t == "ntk"][0]
+    mini = [r for t, r in rows if t == "minibs"][0]
+    assert ntk["ntk_lambda_max"] > 0 and mini["gap_cv"] is not None
+    _, rows2, _ = collect(cfg, state=ckpts[40])
+    later = [(t, r) for t, r in rows if r["step"] >= 40]
+    assert strip_seconds(rows2) == strip_seconds(later)
+    # Switching FullBS off changes no other stream: MiniBS values are identical,
+    # only the control-variate gap (which needs the FullBS vector) disappears.
+    off = apply_overrides(TrainConfig, base, ["track.fullbs.every=0"])
+    _, rows3, _ = collect(off)
+    m1 = [r["minibs"] for t, r in rows if t == "minibs"]
+    m3 = [r for t, r in rows3 if t == "minibs"]
+    assert [r["minibs"] for r in m3] == m1 and all(r["gap_cv"] is None for r in m3)
+
+
+def test_runs_on_every_device(device):
+    cfg = cfg_of("steps=6", "optim.name=noisy_gd", "noise.kind=gaussian")
+    hist, rows, ckpts = collect(cfg, device=device)
+    assert hist.status == "finished"
+    assert all(t.device.type == "cpu" for t in ckpts[6]["model"].values())
+    cpu_hist, cpu_rows, _ = collect(cfg, device="cpu")
+    # Same seed, same CPU-drawn noise: the device changes only rounding
+    # (float32 on both; 1e-4 relative covers reduction-order differences).
+    for (_, a), (_, b) in zip(rows, cpu_rows, strict=True):
+        if "loss" in a:
+            assert abs(a["loss"] - b["loss"]) <= 1e-4 * abs(b["loss"])
