@@ -126,6 +126,7 @@ def handle(args: argparse.Namespace) -> int:
         "bn_mode": bn_mode,
         "loss": cfg.loss,
         "n_train": len(train),
+        "sampling": "without",  # each batch: b distinct rows, batches independent
         "chunk_size": cfg.track.chunk_size,
     }
     env = records.env_info(device=device)
