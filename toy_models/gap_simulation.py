@@ -317,29 +317,11 @@ def simulate_gap(
         fullbs, v, resid, fpath = full_batch_top(
             data, config.path, config.tol, data_rng
         )
-        q = sample.quadratic_forms(v)
-    estimates, steps = [], float(LANCZOS_STEPS)
+    run = _Run(config, family, data, v, fullbs, fpath)
+    estimates = []
     for j, b in enumerate(config.batch_sizes):
-        t0 = time.perf_counter()
-        brng = _child(batch_seed, b)
-        if data is None:
-            tops, quad = _online_batches(family, b, config, v, brng, steps)
-        else:
-            batches = draw_batches(config.n, b, config.n_batches, config.sampling, brng)
-            whole = config.sampling == "without" and b == config.n
-            tops = batch_tops(
-                data,
-                batches,
-                path=fpath if whole else config.path,  # b = n: FullBS's own path
-                warm=v,
-                tol=config.tol,
-                rng=brng,
-                steps=steps,
-            )
-            quad = q[batches].mean(axis=1)
-        est = GapEstimate.from_batches(b, tops, quad, fullbs, time.perf_counter() - t0)
+        est = run.estimate(b, _child(batch_seed, b))
         estimates.append(est)
-        steps = est.n_matvecs or steps  # the cost model learns the step count
         say(
             f"b={b} ({j + 1}/{len(config.batch_sizes)}) gap={est.gap:.4g}"
             f"±{est.gap_se:.2g} cv={est.gap_cv:.4g}±{est.gap_cv_se:.2g} "
@@ -347,16 +329,42 @@ def simulate_gap(
         )
         if on_row is not None:
             on_row(est)
+    seconds = time.perf_counter() - t_start
     return GapSimulation(
-        config,
-        fullbs,
-        v,
-        resid,
-        fpath,
-        tuple(estimates),
-        sample,
-        time.perf_counter() - t_start,
+        config, fullbs, v, resid, fpath, tuple(estimates), sample, seconds
     )
+
+
+class _Run:
+    """One batch size at a time; learns the Lanczos step count for the cost model."""
+
+    def __init__(self, config, family, data, v, fullbs, fpath) -> None:
+        self.config, self.family, self.data = config, family, data
+        self.v, self.fullbs, self.fpath = v, fullbs, fpath
+        self.q = None if data is None else data.sample.quadratic_forms(v)
+        self.steps = float(LANCZOS_STEPS)
+
+    def estimate(self, b: int, rng: np.random.Generator) -> GapEstimate:
+        cfg, t0 = self.config, time.perf_counter()
+        if self.data is None:
+            tops, quad = _online_batches(self.family, b, cfg, self.v, rng, self.steps)
+        else:
+            batches = draw_batches(cfg.n, b, cfg.n_batches, cfg.sampling, rng)
+            whole = cfg.sampling == "without" and b == cfg.n
+            tops = batch_tops(
+                self.data,
+                batches,
+                path=self.fpath if whole else cfg.path,  # b = n: FullBS's own path
+                warm=self.v,
+                tol=cfg.tol,
+                rng=rng,
+                steps=self.steps,
+            )
+            quad = self.q[batches].mean(axis=1)
+        seconds = time.perf_counter() - t0
+        est = GapEstimate.from_batches(b, tops, quad, self.fullbs, seconds)
+        self.steps = est.n_matvecs or self.steps
+        return est
 
 
 def _online_batches(

@@ -332,6 +332,28 @@ def gap_theory(
         rmt = None if exact is None else (exact, "exact (order statistics)")
     else:
         rmt = rmt_gap(cfg, bs)
+    slopes = _slopes(sim, window)
+    family = cfg.build_family()
+    if center is not None and isinstance(family, GaussianFamily):
+        law = gaussian_population_law(family)  # exact, no reference-sample noise
+    else:
+        law = perturbation_law(sim.sample, center_diag=center)
+    return GapTheory(
+        bs,
+        fit,
+        fit.gap_bound(bs),
+        None if rmt is None else rmt[0],
+        "" if rmt is None else rmt[1],
+        slopes[0],
+        slopes[1],
+        law,
+        None if law is None else law.gap(bs, without=cfg.sampling == "without"),
+    )
+
+
+def _slopes(sim: GapSimulation, window: int) -> list[LocalSlopes]:
+    """Windowed slopes of the naive and control-variate gaps."""
+    cfg = sim.config
     # Without replacement, b = n is the dataset itself: the gap is 0 by
     # construction (its control-variate value is round-off), so no slope there.
     ests = [
@@ -350,22 +372,7 @@ def gap_theory(
             )
             for key in ("gap", "gap_cv")
         ]
-    family = cfg.build_family()
-    if center is not None and isinstance(family, GaussianFamily):
-        law = gaussian_population_law(family)  # exact, no reference-sample noise
-    else:
-        law = perturbation_law(sim.sample, center_diag=center)
-    return GapTheory(
-        bs,
-        fit,
-        fit.gap_bound(bs),
-        None if rmt is None else rmt[0],
-        "" if rmt is None else rmt[1],
-        slopes[0],
-        slopes[1],
-        law,
-        None if law is None else law.gap(bs, without=cfg.sampling == "without"),
-    )
+    return slopes
 
 
 def _empty_slopes() -> LocalSlopes:

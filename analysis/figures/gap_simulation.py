@@ -23,9 +23,9 @@ def _col(rows: Sequence[Mapping[str, Any]], key: str) -> np.ndarray:
     )
 
 
-def _positive_errorbar(ax: Axes, b, y, se, **kw) -> list[Artist]:
-    """Error bars of the points with y > 0 (a log axis cannot show the rest)."""
-    keep = np.isfinite(y) & (y > 0)
+def _positive_errorbar(ax: Axes, b, y, se, floor, **kw) -> list[Artist]:
+    """Error bars of the points with y > floor (a log axis cannot show the rest)."""
+    keep = np.isfinite(y) & (y > floor)
     if not keep.any():
         return []
     se = np.where(np.isfinite(se), se, 0.0)
@@ -44,32 +44,35 @@ def plot_gap_curve(
 
     Overlays from ``theory`` (the ``theory`` block of ``results.json``): the
     matrix-Bernstein cap, the RMT/exact prediction, and 1/b and 1/√b reference
-    slopes through the first positive control-variate point. Non-positive
-    estimates (possible by noise, and exactly 0 at b = n without replacement)
-    are left out of the log plot.
+    slopes through the first positive control-variate point. Estimates at or
+    below round-off (1e3 eps FullBS; e.g. b = n without replacement) or
+    negative by noise are left out of the log plot.
 
     Args:
         ax: Axes to draw on.
-        rows: Records with ``batch_size``, ``gap``, ``gap_se``, ``gap_cv``,
-            ``gap_cv_se``.
+        rows: Records with ``batch_size``, ``fullbs``, ``gap``, ``gap_se``,
+            ``gap_cv``, ``gap_cv_se``.
         theory: Optional overlays.
 
     Returns:
         The artists drawn.
     """
     b = _col(rows, "batch_size")
+    # Round-off (e.g. the control variate at b = n without replacement) is noise.
+    floor = 1e3 * np.finfo(float).eps * np.nanmax(np.abs(_col(rows, "fullbs")))
     arts = _positive_errorbar(
         ax,
         b,
         _col(rows, "gap"),
         _col(rows, "gap_se"),
+        floor,
         fmt="o",
         ms=4,
         label="MiniBS − FullBS",
     )
     cv, cv_se = _col(rows, "gap_cv"), _col(rows, "gap_cv_se")
     arts += _positive_errorbar(
-        ax, b, cv, cv_se, fmt="s", ms=3, mfc="none", label="control variate"
+        ax, b, cv, cv_se, floor, fmt="s", ms=3, mfc="none", label="control variate"
     )
     if theory:
         arts += _theory_lines(ax, b, cv, theory)
