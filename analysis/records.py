@@ -40,6 +40,9 @@ from typing import Any
 
 import numpy as np
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 STATUSES = ("running", "finished", "diverged", "interrupted", "failed")
 
 
@@ -105,6 +108,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are shareable
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
