@@ -287,13 +287,7 @@ def execute(
             )
     except BaseException as exc:
         bar.close()
-        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        run.set_status(
-            status,
-            reason=" ".join(str(exc).split()) or type(exc).__name__,
-            last_checkpoint=keeper.last,
-            seconds=time.perf_counter() - t0,
-        )
+        _record_failure(run, exc, time.perf_counter() - t0)
         raise
     finally:
         run.close()
@@ -307,6 +301,17 @@ def execute(
         last=hist.last,
     )
     return hist
+
+
+def _record_failure(run: records.RunDir, exc: BaseException, seconds: float) -> None:
+    """Status ``interrupted`` (Ctrl-C twice) or ``failed`` with a one-line reason."""
+    status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+    run.set_status(
+        status,
+        reason=" ".join(str(exc).split()) or type(exc).__name__,
+        last_checkpoint=(checkpoint_steps(run.path) or [None])[-1],
+        seconds=seconds,
+    )
 
 
 def prepare_resume(

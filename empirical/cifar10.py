@@ -225,6 +225,32 @@ def _jpeg_rebuilt(batches: list[CifarBatch]) -> bool:
     return by_hash or by_name
 
 
+def _provenance(
+    folder: Path,
+    files: dict[str, str],
+    pool: int,
+    idx: np.ndarray,
+    seed: int,
+    normalize: bool,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+) -> dict[str, Any]:
+    """JSON-safe facts about the files, the subset and the normalisation."""
+    return {
+        "source": "cifar10",
+        "folder": str(folder.resolve()),
+        "files_sha256": files,
+        "train_pool": pool,
+        "n_train": len(idx),
+        "subset_seed": seed,
+        "subset_sha256": hashlib.sha256(idx.tobytes()).hexdigest(),
+        "normalize": normalize,
+        "channel_mean": mean.tolist(),
+        "channel_std": std.tolist(),
+        "pixel_scale": "x / 255, then (x - mean_c) / std_c" if normalize else "x/255",
+    }
+
+
 def load_cifar10(
     root: str | Path,
     *,
@@ -269,19 +295,7 @@ def load_cifar10(
     test_batch = read_batch(folder / TEST_FILE)
     files = {f: b.sha256 for f, b in zip(present, batches, strict=True)}
     files[TEST_FILE] = test_batch.sha256
-    prov: dict[str, Any] = {
-        "source": "cifar10",
-        "folder": str(folder.resolve()),
-        "files_sha256": files,
-        "train_pool": len(pool_y),
-        "n_train": n_train,
-        "subset_seed": seed,
-        "subset_sha256": hashlib.sha256(idx.tobytes()).hexdigest(),
-        "normalize": normalize,
-        "channel_mean": mean.tolist(),
-        "channel_std": std.tolist(),
-        "pixel_scale": "x / 255, then (x - mean_c) / std_c" if normalize else "x/255",
-    }
+    prov = _provenance(folder, files, len(pool_y), idx, seed, normalize, mean, std)
     if _jpeg_rebuilt([*batches, test_batch]):
         prov["caveat"] = JPEG_CAVEAT
     shift = mean.view(1, 3, 1, 1) if normalize else torch.zeros(1, 3, 1, 1)

@@ -115,20 +115,7 @@ def handle(args: argparse.Namespace) -> int:
         raise ValueError(
             f"batch size {sizes[-1]} exceeds the {len(train)} training points"
         )
-    bn_mode = args.bn_mode or cfg.track.bn_mode
-    config = {
-        "run": str(run_dir.resolve()),
-        "step": step,
-        "batch_sizes": sizes,
-        "n_batches": args.batches,
-        "tol": args.tol,
-        "seed": args.seed,
-        "bn_mode": bn_mode,
-        "loss": cfg.loss,
-        "n_train": len(train),
-        "sampling": "without",  # each batch: b distinct rows, batches independent
-        "chunk_size": cfg.track.chunk_size,
-    }
+    config = _config(args, run_dir, step, sizes, cfg, len(train))
     env = records.env_info(device=device)
     env["data"] = train.provenance
     out = records.RunDir.create(args.out, "static-gap", config, name=args.name, env=env)
@@ -148,23 +135,50 @@ def handle(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config(
+    args: argparse.Namespace, run_dir: Any, step: int, sizes: list, cfg: Any, n: int
+) -> dict[str, Any]:
+    """The resolved settings of this measurement (written to config.json)."""
+    return {
+        "run": str(run_dir.resolve()),
+        "step": step,
+        "batch_sizes": sizes,
+        "n_batches": args.batches,
+        "tol": args.tol,
+        "seed": args.seed,
+        "bn_mode": args.bn_mode or cfg.track.bn_mode,
+        "loss": cfg.loss,
+        "n_train": n,
+        "sampling": "without",  # each batch: b distinct rows, batches independent
+        "chunk_size": cfg.track.chunk_size,
+    }
+
+
+def _full(model: Any, loss: Any, train: Any, config: dict) -> Any:
+    """FullBS with its top eigenvector (the control variate's direction)."""
+    from empirical.rng import numpy_rng
+    from empirical.sharpness import full_sharpness
+
+    return full_sharpness(
+        model,
+        loss,
+        train,
+        rng=numpy_rng(config["seed"], "static_fullbs"),
+        chunk_size=config["chunk_size"],
+        tol=config["tol"],
+        bn_mode=config["bn_mode"],
+    )
+
+
 def _measure(
     out: Any, model: Any, cfg: Any, train: Any, config: dict, *, quiet: bool
 ) -> tuple[list[dict], dict]:
     from empirical.losses import Loss
     from empirical.rng import numpy_rng
-    from empirical.sharpness import full_sharpness, minibatch_sharpness
+    from empirical.sharpness import minibatch_sharpness
 
     loss, seed, tol = Loss(cfg.loss), config["seed"], config["tol"]
-    fs = full_sharpness(
-        model,
-        loss,
-        train,
-        rng=numpy_rng(seed, "static_fullbs"),
-        chunk_size=config["chunk_size"],
-        tol=tol,
-        bn_mode=config["bn_mode"],
-    )
+    fs = _full(model, loss, train, config)
     full = {
         "fullbs": fs.fullbs,
         "residual": fs.residual,

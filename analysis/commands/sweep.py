@@ -184,50 +184,61 @@ def handle(args: argparse.Namespace) -> int:
     Raises:
         ValueError: On ``--jobs`` < 1.
     """
-    from analysis import records
-
     if args.jobs < 1:
         raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
     device = resolve_device(args.device)
     points = plan(args)
     out = Path(args.out)
-    index_path = out / "sweep.json"
-    lock = threading.Lock()
     for p in points:
         p["run_dir"] = str(out / "train" / p["name"])
         p["status"] = _status(Path(p["run_dir"]))
+    runner = _Runner(args, points, device, out / "sweep.json")
+    runner.save()
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        list(pool.map(runner.work, points))
+    runner.save()
+    print(out / "sweep.json")
+    return 0 if all(p["status"] in ("finished", "diverged") for p in points) else 1
 
-    def save() -> None:
-        records.write_json(index_path, {"argv": sys.argv, "points": points})
 
-    env = dict(os.environ)
-    threads = max(1, (os.cpu_count() or 1) // args.jobs)
-    env.setdefault("OMP_NUM_THREADS", str(threads))
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+class _Runner:
+    """Runs points as ``eoss train`` processes and keeps the index current."""
 
-    def work(point: dict[str, Any]) -> None:
+    def __init__(
+        self, args: argparse.Namespace, points: list, device: str, index: Path
+    ) -> None:
+        self.args, self.points, self.device, self.index = args, points, device, index
+        self.lock = threading.Lock()
+        self.env = dict(os.environ)
+        threads = max(1, (os.cpu_count() or 1) // args.jobs)
+        self.env.setdefault("OMP_NUM_THREADS", str(threads))
+        self.env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+    def save(self) -> None:
+        """Rewrite the sweep index atomically."""
+        from analysis import records
+
+        records.write_json(self.index, {"argv": sys.argv, "points": self.points})
+
+    def work(self, point: dict[str, Any]) -> None:
+        """Skip, resume or start one point (in a worker thread).
+
+        Args:
+            point: The point's index entry (updated in place).
+        """
         if point["status"] in ("finished", "diverged"):
-            _say(args, f"skip {point['name']} ({point['status']})")
+            _say(self.args, f"skip {point['name']} ({point['status']})")
             return
-        _say(args, f"start {point['name']}")
-        proc = subprocess.run(
-            _command(args, point, device), capture_output=True, text=True, env=env
-        )
+        _say(self.args, f"start {point['name']}")
+        cmd = _command(self.args, point, self.device)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=self.env)
         err = [ln for ln in proc.stderr.strip().split("\n") if ln.strip()]
-        with lock:
+        with self.lock:
             point["exit_code"] = proc.returncode
             point["status"] = _status(Path(point["run_dir"]))
             point["message"] = err[-1] if err else None
-            save()
-        _say(args, f"{point['status']} {point['name']}: {point['message']}")
-
-    save()
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        list(pool.map(work, points))
-    save()
-    ok = all(p["status"] in ("finished", "diverged") for p in points)
-    print(index_path)
-    return 0 if ok else 1
+            self.save()
+        _say(self.args, f"{point['status']} {point['name']}: {point['message']}")
 
 
 def _say(args: argparse.Namespace, text: str) -> None:
