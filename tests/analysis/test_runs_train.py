@@ -306,3 +306,25 @@ def test_module_entry_point_runs_train_help():
     )
     assert out.returncode == 0 and "--resume" in out.stdout and "--fork" in out.stdout
     assert Path(__file__).exists()
+
+
+def test_divergence_is_recorded_with_last_good_checkpoint(tmp_path, capsys):
+    code, run = train(
+        tmp_path,
+        *OFF,
+        "--set",
+        "lr=40",
+        "--set",
+        "steps=200",
+        "--set",
+        "checkpoint.every=5",
+        name="div",
+    )
+    status = records.read_json(run / "status.json")
+    assert code == 0 and status["status"] == "diverged" and status["step"] < 200
+    good = status["last_checkpoint"]
+    assert good == max(checkpoint_steps(run)) and good <= status["step"]
+    state = records.load_checkpoint(run / "checkpoints" / f"step_{good}.pt")
+    assert all(torch.isfinite(v).all() for v in state["model"].values())
+    assert "diverged" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0  # nothing to do
