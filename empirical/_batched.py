@@ -39,7 +39,7 @@ WARM_NOISE = 0.05  # relative size of the random part added to a warm start
 # traffic on (K, P) vectors, and small chunks whose basis stays in cache were as
 # fast per batch as large ones or faster (benchmarks/RESULTS.md); on GPU larger
 # chunks feed the device.
-CHUNK_BYTES = {"cpu": 96 << 20, "cuda": 1 << 30}
+CHUNK_BYTES = {"cpu": 32 << 20, "cuda": 1 << 30}
 
 
 def sample_batches(n: int, batch_size: int, n_batches: int, rng: np.random.Generator):
@@ -91,8 +91,37 @@ def mean_se(x: NDArray) -> tuple[float, float]:
 
 
 def normal(rng: np.random.Generator, shape, like: Tensor) -> Tensor:
-    """Standard normal draws from ``rng`` as a tensor like ``like``."""
-    return torch.from_numpy(rng.standard_normal(shape)).to(like)
+    """Standard normal draws from ``rng`` as a tensor like ``like``.
+
+    Drawn directly in float32 for float32 tensors (half the cost of float64 draws,
+    which matters at 1.8 M entries per start vector).
+    """
+    dtype = np.float32 if like.dtype == torch.float32 else np.float64
+    return torch.from_numpy(rng.standard_normal(shape, dtype=dtype)).to(like)
+
+
+def cold_start(rng: np.random.Generator, gradient: Tensor) -> Tensor:
+    """Random unit vector(s) plus the unit gradient of the same loss, per row.
+
+    The gradient lies mostly in the top eigenspace of the Hessian (Gur-Ari et al.
+    2018), so it gives the start a solid component along the top eigenvector; the
+    random part keeps every direction present. With purely random starts, 0.7% of
+    mini-batches (MLP 3072-512-512-10, λ2/λ1 ≈ 0.98) stopped on the *second*
+    eigenvalue with a small residual (errors up to 5%); with this start none did,
+    in 5% fewer steps (docs/spectral-core.md). Rows with a zero gradient get the
+    random part only.
+
+    Args:
+        rng: Draws the random part.
+        gradient: (n,) or (K, n).
+
+    Returns:
+        Start vectors shaped like ``gradient``.
+    """
+    z = normal(rng, tuple(gradient.shape), gradient)
+    z = z / z.norm(dim=-1, keepdim=True)
+    gn = gradient.norm(dim=-1, keepdim=True)
+    return z + torch.where(gn > 0, gradient / gn.clamp_min(1e-300), 0.0)
 
 
 def warm(v0: Tensor, rng: np.random.Generator) -> Tensor:
@@ -190,7 +219,7 @@ def solve_stacked(
     """
     like = op.gradient
     if v0 is None:
-        start = normal(rng, (op.K, op.dim), like)
+        start = cold_start(rng, op.gradient)
     else:
         v0 = v0.to(like).expand(op.K, -1)
         start = warm(red.to_reduced(v0) if red is not None else v0, rng)
@@ -225,7 +254,8 @@ def loop_one(
     """Reference path: one unreduced operator and one Lanczos for one batch."""
     H = minibatch_hessian(model, loss, X_B, y_B, bn_mode=bn_mode)
     like = torch.empty(0, dtype=H.torch_dtype, device=H.device)
-    res = lanczos(H.matvec_torch, normal(rng, (H.dim,), like), which="LA", **opts)
+    start = cold_start(rng, H.gradient())
+    res = lanczos(H.matvec_torch, start, which="LA", **opts)
     lam = res.eigenvalues[:1]
     bs = cv = None
     if batch_sharpness:

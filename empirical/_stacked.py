@@ -86,10 +86,17 @@ class StackedBatchHessian:
             out = functional_call(module, (p, buffers), (x,))
             return loss.per_sample(out, t).sum() / b
 
-        self.params = params
         self.K = int(X.shape[0])
-        grads, self._vjp = vjp(lambda P: vmap(grad(batch_loss))(P, X, T), params)
-        self.gradient = flatten(grads, batch_dims=1).detach()  # (K, p)
+        if self.K == 1:  # no vmap: ~30% cheaper products for one batch on CPU
+            self.params = {k: t[0] for k, t in params.items()}
+            fn = grad(batch_loss)
+            grads, self._vjp = vjp(lambda p: fn(p, X[0], T[0]), self.params)
+            self.gradient = flatten(grads).detach().unsqueeze(0)  # (1, p)
+        else:
+            self.params = params
+            fn = vmap(grad(batch_loss))
+            grads, self._vjp = vjp(lambda P: fn(P, X, T), params)
+            self.gradient = flatten(grads, batch_dims=1).detach()  # (K, p)
         self.dim = int(self.gradient.shape[1])
         self.n_matvecs = 0
 
@@ -104,6 +111,8 @@ class StackedBatchHessian:
         """
         self.n_matvecs += 1
         with torch.no_grad():
+            if self.K == 1:
+                return flatten(self._vjp(unflatten(V[0], self.params))[0]).unsqueeze(0)
             out = self._vjp(unflatten(V, self.params, batch_dims=1))[0]
             return flatten(out, batch_dims=1)
 

@@ -204,7 +204,7 @@ def full_sharpness(
     )
     like = torch.empty(0, dtype=H.torch_dtype, device=H.device)
     if v0 is None:
-        start = _batched.normal(rng, (H.dim,), like)
+        start = _batched.cold_start(rng, H.gradient())
     else:
         start = _batched.warm(v0.to(like), rng)
     floor = min_iter or (FULL_MIN_ITER if v0 is None else WARM_MIN_ITER)
