@@ -54,7 +54,7 @@ from empirical.lanczos import lanczos
 from empirical.losses import Loss
 from empirical.reduction import reduce_batches
 
-NTK_MIN_ITER = 15
+NTK_MIN_ITER = 20  # as for Hessian mini-batches (empirical.sharpness)
 
 
 def output_hessians(loss: Loss, outputs: Tensor, targets: Tensor) -> Tensor:
