@@ -88,33 +88,36 @@ class _Basis:
         self.data = like.new_empty((K, cap, n))
         self.size = 0
 
-    def append(self, v: Tensor) -> None:
+    def slot(self) -> Tensor:
+        """The next (K, n) row, grown into the basis (to be written in place)."""
         if self.size == self.data.shape[1]:
             K, cap, n = self.data.shape
             bigger = self.data.new_empty((K, 2 * cap, n))
             bigger[:, :cap] = self.data
             self.data = bigger
-        self.data[:, self.size] = v
         self.size += 1
+        return self.data[:, self.size - 1]
 
     def view(self) -> Tensor:
         return self.data[:, : self.size]
 
 
-def _orthogonalise(Q: Tensor, r: Tensor) -> Tensor:
+def _orthogonalise(Q: Tensor, r: Tensor) -> tuple[Tensor, Tensor]:
     """Classical Gram-Schmidt of r (K, n) against Q (K, m, n), repeated if needed.
 
     Both products keep Q in its row-major (K, m, n) layout (``coefᵀ Q`` rather
     than ``Qᵀ coef``): batched products with a transposed Q were 3-5x slower on
-    CPU.
+    CPU. Returns r and its norms (K,).
     """
+    norm = r.norm(dim=-1)
     for _ in range(2):
-        before = r.norm(dim=-1)
+        before = norm
         coef = torch.bmm(Q, r.unsqueeze(-1)).transpose(1, 2)  # (K, 1, m)
         r = torch.baddbmm(r.unsqueeze(1), coef, Q, alpha=-1.0).squeeze(1)
-        if bool((r.norm(dim=-1) > _DGKS_ETA * before).all()):
+        norm = r.norm(dim=-1)
+        if bool((norm > _DGKS_ETA * before).all()):
             break
-    return r
+    return r, norm
 
 
 def _select(theta: Tensor, k: int, which: Which) -> Tensor:
@@ -146,31 +149,33 @@ def _restart(Q: Tensor, rows: Tensor, gen: torch.Generator) -> Tensor:
     """Random unit vectors orthogonal to Q for the given rows (breakdown)."""
     n = Q.shape[-1]
     r = torch.randn(int(rows.sum()), n, generator=gen, dtype=torch.float64)
-    r = _orthogonalise(Q[rows], r.to(device=Q.device, dtype=Q.dtype))
-    return r / r.norm(dim=-1, keepdim=True)
+    r, norm = _orthogonalise(Q[rows], r.to(device=Q.device, dtype=Q.dtype))
+    return r / norm.unsqueeze(-1)
 
 
-def _step(op, Q: Tensor, q: Tensor, beta_prev: Tensor | None) -> tuple[Tensor, Tensor]:
-    """One Lanczos step: α = qᵀAq and the reorthogonalised residual r."""
+def _step(op, Q: Tensor, beta_prev: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+    """One Lanczos step on q = Q[:, -1]: α = qᵀAq, the residual r and ‖r‖."""
+    q = Q[:, -1]
     w = op(q)
-    a = (w * q).sum(dim=-1)
+    a = torch.linalg.vecdot(w, q)
     r = torch.addcmul(w, a.unsqueeze(-1), q, value=-1.0)  # a new tensor
     if beta_prev is not None:
         r.addcmul_(beta_prev.to(r).unsqueeze(-1), Q[:, -2], value=-1.0)
-    return a, _orthogonalise(Q, r)
+    return (a, *_orthogonalise(Q, r))
 
 
-def _next_vector(r, Q, alpha, beta, gen) -> Tensor:
-    """r/β, or a random restart (and β := 0 in place) for rows that broke down."""
+def _next_vector(r, Q: _Basis, alpha, beta, gen) -> None:
+    """Append r/β, or a random restart (and β := 0 in place) for broken-down rows."""
     eps = torch.finfo(r.dtype).eps
-    q = r / beta[:, -1].clamp_min(_TINY).to(r).unsqueeze(-1)
+    old = Q.view()
+    q = Q.slot()
+    torch.div(r, beta[:, -1].clamp_min(_TINY).to(r).unsqueeze(-1), out=q)
     scale = alpha.abs().amax(dim=1) + beta.amax(dim=1)
     broken = beta[:, -1] <= _BREAKDOWN_EPS * eps * scale
     if bool(broken.any()):
         beta[broken, -1] = 0.0
         rows = broken.to(q.device)
-        q[rows] = _restart(Q, rows, gen)
-    return q
+        q[rows] = _restart(old, rows, gen)
 
 
 def _check_args(v0: Tensor, k: int, which: str, tol: float) -> None:
@@ -241,12 +246,11 @@ def lanczos(
     Q = _Basis(K, n, cap, V)
     alpha = torch.zeros(K, max_iter, dtype=torch.float64)
     beta = torch.zeros(K, max_iter, dtype=torch.float64)
-    q = V / V.norm(dim=-1, keepdim=True)
+    Q.slot().copy_(V / V.norm(dim=-1, keepdim=True))
     for j in range(max_iter):
-        Q.append(q)
-        a, r = _step(op, Q.view(), q, beta[:, j - 1] if j > 0 else None)
+        a, r, rnorm = _step(op, Q.view(), beta[:, j - 1] if j > 0 else None)
         alpha[:, j] = a.double().cpu()
-        beta[:, j] = r.norm(dim=-1).double().cpu()
+        beta[:, j] = rnorm.double().cpu()
         m = j + 1
         if m >= min_iter or m == max_iter or callback is not None:
             theta, S, est, anorm = _ritz(alpha[:, :m], beta[:, :m], k, which)
@@ -255,7 +259,7 @@ def lanczos(
                 callback(m, theta)
             if m == max_iter or (m >= min_iter and bool((est <= bound).all())):
                 break
-        q = _next_vector(r, Q.view(), alpha[:, :m], beta[:, :m], gen)
+        _next_vector(r, Q, alpha[:, :m], beta[:, :m], gen)
     return _finish(op, Q.view(), theta, S, est, bound, m, return_vectors, single)
 
 
