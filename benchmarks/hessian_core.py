@@ -55,13 +55,13 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def problem(n: int, seed: int):
-    gen = torch.Generator().manual_seed(seed)
+def problem(n: int, seed: int, device: str = "cpu"):
+    gen = torch.Generator().manual_seed(seed)  # CPU draws: same numbers on any device
     X = torch.randn(n, 3, 32, 32, generator=gen)
     y = torch.randint(0, 10, (n,), generator=gen)
     data = ArrayDataset(X, y, "random-cifar-shaped", 10, {"source": "randn"})
     model = build_model(ModelSpec("mlp", width=512, depth=2), (3, 32, 32), 10, gen)
-    return model, data, Loss("mse")
+    return model.to(device), data.to(device), Loss("mse")
 
 
 def first_below(errors: np.ndarray, target: float) -> int | None:
@@ -80,7 +80,7 @@ def pyhessian_stop(history: np.ndarray, tol: float = 1e-3) -> int:
 def full_batch(model, data, loss, cfg, seed: int) -> dict:
     H = HessianOperator(model, loss, data.X, data.y, chunk_size=1024)
     rng = np.random.default_rng(seed)
-    v0 = torch.from_numpy(rng.standard_normal(H.dim)).float()
+    v0 = torch.from_numpy(rng.standard_normal(H.dim)).float().to(H.device)
     H.matvec_torch(v0)  # builds and keeps the per-chunk graphs (one-off)
     log("(a) reference: Lanczos to tol 1e-6 ...")
     ref = lanczos(H.matvec_torch, v0, tol=1e-6, min_iter=20, max_iter=200, k=2)
@@ -354,13 +354,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="small sizes, < 3 minutes")
     p.add_argument("--json", action="store_true", help="print JSON on stdout")
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--seed", type=int, default=0, help="data, init and start vectors")
     p.add_argument("--parts", default="a,b", help="a (full batch), b (MiniBS and NTK)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     cfg = QUICK if args.quick else FULL
     t0 = time.perf_counter()
-    model, data, loss = problem(cfg["n"], args.seed)
+    model, data, loss = problem(cfg["n"], args.seed, args.device)
     res: dict = {
         "config": {
             **cfg,
@@ -371,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
             "loss": loss.name,
             "data": "random N(0,1) CIFAR-shaped inputs, uniform labels",
         },
-        "conditions": conditions(args.threads),
+        "conditions": {**conditions(args.threads), "device": args.device},
     }
     if "a" in args.parts:
         res["full"] = full_batch(model, data, loss, cfg, args.seed)

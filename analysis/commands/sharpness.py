@@ -68,6 +68,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--tol", type=float, default=1e-3, help="relative residual target")
     p.add_argument(
+        "--max-iter", type=int, default=200, help="Lanczos step cap per eigenvalue"
+    )
+    p.add_argument(
         "--method", default="auto", choices=_METHODS, help="mini-batch solver path"
     )
     p.add_argument(
@@ -90,6 +93,8 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError(f"--chunk-size must be >= 1, got {args.chunk_size}")
     if not 0 < args.tol < 1:
         raise UsageError(f"--tol must be in (0, 1), got {args.tol}")
+    if args.max_iter < 1:
+        raise UsageError(f"--max-iter must be >= 1, got {args.max_iter}")
     if args.seed < 0:
         raise UsageError(f"--seed must be >= 0, got {args.seed}")
 
@@ -121,9 +126,12 @@ def handle(args: argparse.Namespace) -> int:
         chunk_size=args.chunk_size,
         tol=args.tol,
         method=args.method,
+        max_iter=args.max_iter,
         progress=_stderr,
     )
     result["model"] = model_info
+    for warning in result["warnings"]:
+        _stderr(f"warning: {warning}")
     if args.out:
         from analysis.records import write_json
 
@@ -191,6 +199,7 @@ def measure_sharpness(
     chunk_size: int = 1024,
     tol: float = 1e-3,
     method: str = "auto",
+    max_iter: int = 200,
     progress: Any = None,
 ) -> dict[str, Any]:
     """FullBS, MiniBS, batch sharpness and gaps of a built model on a data set.
@@ -208,6 +217,8 @@ def measure_sharpness(
         chunk_size: Rows per full-batch HVP chunk.
         tol: Relative residual target of every eigenvalue.
         method: Mini-batch solver path (see :mod:`empirical.sharpness`).
+        max_iter: Lanczos step cap of every solve (non-convergence is reported in
+            ``warnings``).
         progress: Optional callable receiving progress lines.
 
     Returns:
@@ -219,7 +230,13 @@ def measure_sharpness(
     say = progress or (lambda line: None)
     say(f"FullBS over {len(data)} rows ...")
     full = full_sharpness(
-        model, loss, data, rng=numpy_rng(seed, "fullbs"), chunk_size=chunk_size, tol=tol
+        model,
+        loss,
+        data,
+        rng=numpy_rng(seed, "fullbs"),
+        chunk_size=chunk_size,
+        tol=tol,
+        max_iter=max_iter,
     )
     say(f"FullBS = {full.fullbs:.6g} ({full.n_matvecs} HVPs, {full.seconds:.1f} s)")
     mini = minibatch_sharpness(
@@ -232,6 +249,7 @@ def measure_sharpness(
         tol=tol,
         full_vector=full.eigenvector,
         method=method,
+        max_iter=max_iter,
         progress=say,
     )
     say(f"MiniBS = {mini.minibs:.6g} ± {mini.minibs_se:.2g} ({mini.seconds:.1f} s)")

@@ -146,3 +146,26 @@ def test_missing_or_broken_data_file(capsys, tmp_path):
 def test_listed_in_help(capsys):
     assert main(["--help"]) == 0
     assert "sharpness" in capsys.readouterr().out
+
+
+def test_non_convergence_is_a_warning_not_silence(capsys, npz):
+    code, out, err = run(
+        capsys,
+        "--model",
+        "mlp",
+        "--width",
+        "6",
+        "--data",
+        npz,
+        "--batch-size",
+        "5",
+        "--batches",
+        "2",
+        "--max-iter",
+        "3",
+        "--json",
+    )
+    assert code == 0
+    res = json.loads(out)
+    assert len(res["warnings"]) == 2 and "warning" in err
+    assert res["solver"]["minibs"]["n_converged"] == 0
