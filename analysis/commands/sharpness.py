@@ -1,8 +1,6 @@
 r"""``eoss sharpness``: FullBS, MiniBS, batch sharpness and the gap of a model.
 
-Measures, at the model's seeded initialisation on the user's data
-(``X`` float features used exactly as given, ``y`` integer labels or float
-targets, in an ``.npz``):
+Measures, on the model's training data:
 
 * FullBS = λ_max(∇²L) over every row (Lanczos, residual-certified);
 * MiniBS = mean over K batches of λ_max(∇²L_B), with its standard error;
@@ -10,11 +8,19 @@ targets, in an ``.npz``):
 * gap = MiniBS − FullBS (SE of MiniBS) and the control-variate gap
   mean(λ_max(∇²L_B) − vᵀ∇²L_B v), v the full-batch top eigenvector.
 
+The model is either built at its seeded initialisation (any registered
+architecture) on ``--data FILE.npz`` (``X`` float features used exactly as given,
+``y`` integer labels or float targets) or ``--dataset cifar10|synthetic``, or read
+from a training run with ``--checkpoint RUN_DIR[:STEP]`` (then measured on that
+run's own training subset with its loss).
+
 Examples::
 
     eoss sharpness --model mlp --width 128 --data data.npz --loss mse \\
         --batch-size 16 --batches 32 --seed 0 --json
     eoss sharpness --model linear --data data.npz --batch-size 8 --batches 64
+    eoss sharpness --dataset cifar10 --n 2048 --model cnn --batch-size 16
+    eoss sharpness --checkpoint reports/runs/train/<run>:5000 --batch-size 64
 
 The measurement itself is :func:`measure_sharpness` (already-built model and
 data set in, JSON-safe dict out), so other sources of models and data (a data-set
@@ -38,6 +44,12 @@ _LOSSES = ("mse", "mse_half", "mse_mean", "ce")
 _METHODS = ("auto", "reduced", "plain", "loop")
 
 
+def _model_names() -> list[str]:
+    from empirical.models import MODEL_REGISTRY
+
+    return sorted(MODEL_REGISTRY)
+
+
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``eoss sharpness``.
 
@@ -48,16 +60,42 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         The parser.
     """
     p = subparsers.add_parser(NAME, help=HELP, description=__doc__.split("\n")[0])
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", help=".npz file with arrays X and y (used as given)")
+    src.add_argument(
+        "--dataset",
+        choices=("cifar10", "synthetic"),
+        help="a named data set: a seeded subset of --n CIFAR-10 training images "
+        "(normalised as in eoss train) or the synthetic mixture",
+    )
+    src.add_argument(
+        "--checkpoint",
+        metavar="RUN_DIR[:STEP]",
+        help="measure a trained network from an eoss train run (newest checkpoint "
+        "unless :STEP), on that run's own training subset and loss",
+    )
     p.add_argument(
-        "--model", required=True, choices=("linear", "mlp"), help="architecture"
+        "--model",
+        default="mlp",
+        choices=_model_names(),
+        help="architecture (ignored with --checkpoint)",
     )
     p.add_argument("--width", type=int, default=512, help="MLP hidden width")
     p.add_argument("--depth", type=int, default=2, help="MLP hidden layers")
     p.add_argument(
         "--init-scale", type=float, default=1.0, help="multiplier on Kaiming weights"
     )
-    p.add_argument("--data", required=True, help=".npz file with arrays X and y")
-    p.add_argument("--loss", default="mse", choices=_LOSSES, help="loss convention")
+    p.add_argument(
+        "--batchnorm", action="store_true", help="conv nets: add BatchNorm layers"
+    )
+    p.add_argument("--n", type=int, default=8192, help="--dataset: training points")
+    p.add_argument("--data-root", help="CIFAR-10 data root (default: $EOSS_DATA_ROOT)")
+    p.add_argument(
+        "--loss",
+        default=None,
+        choices=_LOSSES,
+        help="loss convention (default mse; a checkpoint's own loss otherwise)",
+    )
     p.add_argument("--batch-size", type=int, required=True, help="mini-batch size b")
     p.add_argument(
         "--batches", type=int, default=32, help="number of mini-batches K (>= 2)"
@@ -116,9 +154,10 @@ def handle(args: argparse.Namespace) -> int:
     from empirical.losses import Loss
 
     model, data, model_info = build_inputs(args)
+    loss_name = args.loss or model_info.pop("loss", "mse")
     result = measure_sharpness(
         model,
-        Loss(args.loss),
+        Loss(loss_name),
         data,
         batch_size=args.batch_size,
         n_batches=args.batches,
@@ -146,10 +185,11 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def build_inputs(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
-    """The model (at its seeded init) and the data set named by ``args``.
+    """The model and the data set named by ``args``.
 
-    This is the one place that knows where models and data come from; a data-set
-    name or a checkpoint option would add a branch here.
+    Three sources: ``--checkpoint`` (a trained network and its own training
+    subset), ``--dataset`` (a named data set) or ``--data`` (a user's ``.npz``); with
+    the latter two the model is built at its seeded initialisation.
 
     Args:
         args: Parsed arguments.
@@ -160,6 +200,18 @@ def build_inputs(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
     Raises:
         UsageError: If the batch size exceeds the data set.
     """
+    if args.checkpoint:
+        model, data, info = _from_checkpoint(args)
+    else:
+        model, data, info = _fresh_model(args)
+    if args.batch_size > len(data):
+        raise UsageError(
+            f"--batch-size {args.batch_size} exceeds the {len(data)} rows of the data"
+        )
+    return model, data, info
+
+
+def _fresh_model(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
     import torch
 
     from empirical.data import load_npz
@@ -167,23 +219,53 @@ def build_inputs(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
     from empirical.rng import torch_gen
 
     dtype = getattr(torch, args.dtype)
-    data = load_npz(args.data).to("cpu", dtype)
-    if args.batch_size > len(data):
-        raise UsageError(
-            f"--batch-size {args.batch_size} exceeds the {len(data)} rows "
-            f"of {args.data}"
-        )
-    spec = ModelSpec(args.model, args.width, args.depth, args.init_scale)
+    if args.data:
+        data = load_npz(args.data)
+    else:
+        from analysis.datasets import load_dataset
+
+        data = load_dataset(args.dataset, n=args.n, seed=args.seed, root=args.data_root)
+    data = data.to("cpu", dtype)
+    spec = ModelSpec(
+        args.model, args.width, args.depth, args.init_scale, batchnorm=args.batchnorm
+    )
     gen = torch_gen(args.seed, "init")
     model = build_model(spec, data.input_shape, data.num_classes, gen, dtype=dtype)
     info = {
+        "source": "init",
         "name": spec.name,
         "width": spec.width,
         "depth": spec.depth,
         "init_scale": spec.init_scale,
+        "batchnorm": spec.batchnorm,
         "dtype": args.dtype,
         "n_params": sum(p.numel() for p in model.parameters()),
         "init_seed_stream": "init",
+        "data": data.name,
+        "data_provenance": data.provenance,
+    }
+    return model, data, info
+
+
+def _from_checkpoint(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
+    import torch
+
+    from analysis.runs import load_model
+
+    model, cfg, step, data = load_model(args.checkpoint, data_root=args.data_root)
+    dtype = getattr(torch, args.dtype)
+    model = model.to(dtype)
+    data = data.to("cpu", dtype)
+    info = {
+        "source": "checkpoint",
+        "checkpoint": args.checkpoint,
+        "step": step,
+        "name": cfg.model.name,
+        "dtype": args.dtype,
+        "n_params": sum(p.numel() for p in model.parameters()),
+        "loss": cfg.loss,
+        "data": data.name,
+        "data_provenance": data.provenance,
     }
     return model, data, info
 

@@ -169,3 +169,73 @@ def test_non_convergence_is_a_warning_not_silence(capsys, npz):
     res = json.loads(out)
     assert len(res["warnings"]) == 2 and "warning" in err
     assert res["solver"]["minibs"]["n_converged"] == 0
+
+
+def test_named_dataset_and_conv_model(capsys):
+    code, out, err = run(
+        capsys,
+        "--dataset",
+        "synthetic",
+        "--n",
+        "40",
+        "--model",
+        "linear",
+        "--batch-size",
+        "8",
+        "--batches",
+        "3",
+        "--json",
+    )
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["model"]["source"] == "init"
+    assert doc["model"]["data_provenance"]["source"] == "synthetic"
+    assert doc["minibs"] >= doc["batch_sharpness"] - 4 * doc["batch_sharpness_se"]
+
+
+def test_checkpoint_is_measured_on_its_own_data(capsys, tmp_path):
+    from analysis.runs import load_model
+    from empirical.losses import Loss
+    from empirical.rng import numpy_rng
+    from empirical.sharpness import full_sharpness
+
+    assert (
+        main(
+            [
+                "train",
+                "--preset",
+                "test",
+                "--set",
+                "steps=20",
+                "--out",
+                str(tmp_path),
+                "--name",
+                "r",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    run_dir = tmp_path / "train" / "r"
+    code, out, err = run(
+        capsys,
+        "--checkpoint",
+        f"{run_dir}:20",
+        "--batch-size",
+        "8",
+        "--batches",
+        "3",
+        "--seed",
+        "5",
+        "--json",
+    )
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["model"]["source"] == "checkpoint" and doc["model"]["step"] == 20
+    # FullBS equals the library's value for the same network, data and seed stream
+    model, cfg, _, data = load_model(f"{run_dir}:20")
+    ref = full_sharpness(model, Loss(cfg.loss), data, rng=numpy_rng(5, "fullbs"))
+    assert doc["fullbs"] == pytest.approx(ref.fullbs, rel=1e-5)
+    code, _, err = run(capsys, "--checkpoint", f"{run_dir}:7", "--batch-size", "8")
+    assert code == 2 and len(err.strip().splitlines()) == 1
