@@ -44,12 +44,6 @@ _LOSSES = ("mse", "mse_half", "mse_mean", "ce")
 _METHODS = ("auto", "reduced", "plain", "loop")
 
 
-def _model_names() -> list[str]:
-    from empirical.models import MODEL_REGISTRY
-
-    return sorted(MODEL_REGISTRY)
-
-
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``eoss sharpness``.
 
@@ -77,8 +71,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--model",
         default="mlp",
-        choices=_model_names(),
-        help="architecture (ignored with --checkpoint)",
+        help="architecture: linear, mlp, cnn, resnet10, resnet14 (see "
+        "empirical.models.MODEL_REGISTRY; ignored with --checkpoint)",
     )
     p.add_argument("--width", type=int, default=512, help="MLP hidden width")
     p.add_argument("--depth", type=int, default=2, help="MLP hidden layers")
