@@ -24,7 +24,11 @@ The factor :math:`(N-b)/(N-1)` is the finite-population correction: :math:`C_N =
   :math:`\frac{c_b}{N} \sum_n (g_n - g)(g_n - g)^\top = C_b`. Cost: one
   full-batch gradient.
 * ``diagonal``: :math:`\xi_i \sim \mathcal N(0, (C_b)_{ii})` independently
-  (needs per-sample squared gradients, computed chunk-wise with ``torch.func``).
+  (needs :math:`\sum_n g_n^2` elementwise: for chains of linear layers it is one
+  matrix product per layer, :math:`\sum_n (\delta_n^2)(a_n^2)^\top` with
+  :math:`a_n` the layer input and :math:`\delta_n = \partial \ell_n / \partial z_n`
+  its output gradient; other models use chunked ``torch.func`` per-sample
+  gradients).
 * ``isotropic``: :math:`\xi \sim \mathcal N(0, \sigma^2 I_P)` with
   :math:`\sigma^2 = \operatorname{tr} C_b / P`: the same total variance
   :math:`E\|\xi\|^2 = \operatorname{tr} C_b` as SGD, spread evenly.
@@ -157,20 +161,107 @@ def weighted_gradient(
 
 
 def gradient_moments(
-    model: nn.Module, loss: Loss, data: ArrayDataset, chunk: int
+    model: nn.Module,
+    loss: Loss,
+    data: ArrayDataset,
+    chunk: int,
+    *,
+    method: str = "auto",
 ) -> GradientMoments:
-    """Per-sample gradient mean and elementwise variance (chunked ``vmap``).
+    r"""Per-sample gradient mean and elementwise variance.
+
+    :math:`\bar g = \frac1N \sum_n g_n` and
+    :math:`\operatorname{diag}\Sigma = \frac1N \sum_n g_n^2 - \bar g^2`.
 
     Args:
         model: The network (not modified); no BatchNorm.
         loss: Per-sample loss.
         data: All N training points.
-        chunk: Samples per vectorised chunk (memory ∝ chunk × P).
+        chunk: Samples per chunk (``vmap``: memory ∝ chunk × P).
+        method: ``linear`` (exact sums of squares for an ``nn.Sequential`` whose
+            only parametrised layers are ``nn.Linear``: one product per layer, no
+            per-sample gradients), ``vmap`` (per-sample gradients, any model), or
+            ``auto`` (``linear`` when it applies).
 
     Returns:
         The moments; sums are accumulated in float64.
+
+    Raises:
+        ValueError: On an unknown method, or ``linear`` for another architecture.
     """
     _check_model(model)
+    if method not in ("auto", "linear", "vmap"):
+        raise ValueError(f"unknown moments method {method!r}")
+    if method != "vmap" and _is_linear_chain(model):
+        return _linear_chain_moments(model, loss, data, chunk)
+    if method == "linear":
+        raise ValueError(
+            "method='linear' needs nn.Sequential of Linear + parameter-free layers"
+        )
+    return _vmap_moments(model, loss, data, chunk)
+
+
+def _is_linear_chain(model: nn.Module) -> bool:
+    if not isinstance(model, nn.Sequential):
+        return False
+    return all(
+        isinstance(m, nn.Linear) or not any(True for _ in m.parameters()) for m in model
+    )
+
+
+def _linear_chain_moments(
+    model: nn.Sequential, loss: Loss, data: ArrayDataset, chunk: int
+) -> GradientMoments:
+    r"""Moments of a chain of linear layers without per-sample gradients.
+
+    For a layer :math:`z_n = W a_n + c`, :math:`\partial \ell_n / \partial W =
+    \delta_n a_n^\top`, so :math:`\sum_n (\partial \ell_n/\partial W)^2 =
+    (\delta^{\circ 2})^\top (a^{\circ 2})` and :math:`\sum_n (\partial \ell_n /
+    \partial c)^2 = \sum_n \delta_n^{\circ 2}`, where :math:`\delta_n` comes from
+    one backward pass of :math:`\sum_n \ell_n` (samples do not interact).
+    """
+    s1: dict[str, Tensor] = {}
+    s2: dict[str, Tensor] = {}
+    n, total = len(data), 0.0
+    for start in range(0, n, chunk):
+        X, y = data.X[start : start + chunk], data.y[start : start + chunk]
+        a, taps = X, []
+        for idx, m in model.named_children():
+            if isinstance(m, nn.Linear):
+                w = m.weight.detach()
+                c = None if m.bias is None else m.bias.detach()
+                z = nn.functional.linear(a, w, c).requires_grad_()
+                taps.append((idx, m.bias is not None, a.detach(), z))
+                a = z
+            else:
+                a = m(a)
+        per = loss.per_sample(a, y)
+        total += float(per.detach().sum())
+        deltas = torch.autograd.grad(per.sum(), [t[3] for t in taps])
+        for (idx, has_bias, inp, _), delta in zip(taps, deltas, strict=True):
+            d, x = delta.double(), inp.double().flatten(1)
+            _acc(s1, f"{idx}.weight", d.T @ x)
+            _acc(s2, f"{idx}.weight", d.square().T @ x.square())
+            if has_bias:
+                _acc(s1, f"{idx}.bias", d.sum(0))
+                _acc(s2, f"{idx}.bias", d.square().sum(0))
+    names = [k for k, p in model.named_parameters() if p.requires_grad]
+    dtypes = dict((k, p.dtype) for k, p in model.named_parameters())
+    mean = tuple((s1[k] / n).to(dtypes[k]) for k in names)
+    var = tuple(
+        (s2[k] / n - (s1[k] / n).square()).clamp_min(0).to(dtypes[k]) for k in names
+    )
+    return GradientMoments(mean, var, total / n)
+
+
+def _acc(store: dict[str, Tensor], key: str, value: Tensor) -> None:
+    store[key] = store[key] + value if key in store else value
+
+
+def _vmap_moments(
+    model: nn.Module, loss: Loss, data: ArrayDataset, chunk: int
+) -> GradientMoments:
+    """Moments from chunked ``vmap`` per-sample gradients (any architecture)."""
     names = [k for k, p in model.named_parameters() if p.requires_grad]
     params = {k: p.detach() for k, p in model.named_parameters() if p.requires_grad}
     buffers = dict(model.named_buffers())
@@ -240,11 +331,14 @@ def noisy_gradient(
         w = gaussian_weights(n, batch_size, gen=gen, replacement=replacement)
         return weighted_gradient(model, loss, data, w, chunk_size)
     c_b = noise_factor(n, batch_size, replacement=replacement)
-    # vmap holds chunk × P per-sample gradients: keep that below 2**24 numbers.
     n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    mom = gradient_moments(
-        model, loss, data, max(1, min(chunk_size, (1 << 24) // n_params))
+    # vmap holds chunk × P per-sample gradients: keep that below 2**24 numbers.
+    chunk = (
+        chunk_size
+        if _is_linear_chain(model)
+        else max(1, min(chunk_size, (1 << 24) // n_params))
     )
+    mom = gradient_moments(model, loss, data, chunk)
     eps = [torch.randn(m.shape, generator=gen, dtype=m.dtype) for m in mom.mean]
     if kind == "diagonal":
         std = [(c_b * v).sqrt() for v in mom.var]

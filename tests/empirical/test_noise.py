@@ -92,13 +92,26 @@ def test_weights_sum_to_one_and_weighted_gradient_is_sum_of_weighted_grads():
     assert all(p.grad is None for p in model.parameters())
 
 
-def test_gradient_moments_match_dense_per_sample_gradients():
+@pytest.mark.parametrize("method", ["linear", "vmap"])
+def test_gradient_moments_match_dense_per_sample_gradients(method):
+    # "linear" (sums of squares by one product per layer) and "vmap" (per-sample
+    # gradients) are independent routes to the same float64 numbers.
     model, loss, data = problem()
     G = per_sample_grads(model, loss, data)
-    mom = gradient_moments(model, loss, data, chunk=4)
+    mom = gradient_moments(model, loss, data, chunk=4, method=method)
     torch.testing.assert_close(flat(mom.mean), G.mean(0), rtol=1e-12, atol=1e-14)
     var = torch.diagonal(population_cov(G))
     torch.testing.assert_close(flat(mom.var), var, rtol=1e-10, atol=1e-13)
+    assert abs(mom.loss - loss.mean(model(data.X), data.y).item()) < 1e-13
+
+
+def test_linear_moments_refuse_other_architectures():
+    model, loss, data = problem()
+    conv = torch.nn.Sequential(torch.nn.Conv1d(1, 1, 1))
+    with pytest.raises(ValueError, match="nn.Sequential of Linear"):
+        gradient_moments(conv, loss, data, chunk=4, method="linear")
+    with pytest.raises(ValueError, match="unknown moments method"):
+        gradient_moments(model, loss, data, chunk=4, method="magic")
 
 
 @pytest.mark.parametrize("kind", ["gaussian", "diagonal", "isotropic"])
@@ -170,3 +183,28 @@ def test_isotropic_total_variance_equals_sgd_total_variance():
     assert math.isclose(
         noise_factor(N, 4) * float(flat(mom.var).sum()), total, rel_tol=1e-10
     )
+
+
+@pytest.mark.parametrize("loss_name", ["mse", "ce"])
+def test_linear_moments_through_hidden_relu_layers(loss_name):
+    # deltas must flow through ReLU and later layers: compare both routes on a
+    # 2-hidden-layer MLP with biases (float64, same tolerance as above)
+    gen = torch.Generator().manual_seed(7)
+    model = nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(D, 6),
+        nn.ReLU(),
+        nn.Linear(6, 5),
+        nn.ReLU(),
+        nn.Linear(5, C),
+    ).double()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, dtype=torch.float64, generator=gen))
+    X = torch.randn(N, D, dtype=torch.float64, generator=gen)
+    y = torch.randint(0, C, (N,), generator=gen)
+    data, loss = ArrayDataset(X, y, "toy", C), Loss(loss_name)
+    fast = gradient_moments(model, loss, data, chunk=5, method="linear")
+    ref = gradient_moments(model, loss, data, chunk=4, method="vmap")
+    torch.testing.assert_close(flat(fast.mean), flat(ref.mean), rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(flat(fast.var), flat(ref.var), rtol=1e-10, atol=1e-13)
