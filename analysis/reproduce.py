@@ -187,17 +187,17 @@ _QUICK_BASE = (
     "model.width=256",
     "data.n_train=2048",
     "lr=0.04",
-    "steps=2500",
+    "steps=4000",
     "track.eval.every=250",
     "track.fullbs.every=250",
     "track.minibs.every=250",
     "track.n_batches=16",
-    "checkpoint.every=500",
+    "checkpoint.every=1000",
 )
 _CPU_BASE = (
     "data.n_train=4096",
     "lr=0.02",
-    "steps=6000",
+    "steps=10000",
     "track.eval.every=250",
     "track.fullbs.every=250",
     "track.minibs.every=250",
@@ -205,7 +205,12 @@ _CPU_BASE = (
     "track.n_batches=24",
     "checkpoint.every=1000",
 )
-_CPU_NOISE_BASE = ("data.n_train=1024", "lr=0.02", "steps=3000", "batch_size=32")
+_CPU_NOISE_BASE = (
+    "data.n_train=1024",
+    "batch_size=32",
+    "steps=5000",
+    "track.ntk.every=0",
+)
 
 PRESETS: dict[str, ReproducePreset] = {
     "smoke": ReproducePreset(
@@ -247,24 +252,26 @@ PRESETS: dict[str, ReproducePreset] = {
     ),
     "quick": ReproducePreset(
         name="quick",
-        summary="end to end on 2 CPU cores in under 10 minutes: derivations, one "
-        "simulation, a 3-point trained sweep and a static curve on 2048 CIFAR images",
-        simulations=(_SPIKED,),
+        summary="end to end on 2 CPU cores in under 10 minutes: derivations, two "
+        "simulations, a 6-point trained sweep, a static curve and an eta fork on "
+        "2048 CIFAR-10 images (MLP 2x256)",
+        simulations=(_SPIKED, _SPIKED_WITH),
         study=TrainingStudy(
             base=_QUICK_BASE,
             preset="cpu-mlp",
-            batch_sizes=(8, 32, 128),
+            batch_sizes=(8, 16, 32, 64, 128, 256),
             static_from=32,
-            static_batch_sizes=_pow2(1, 1024),
+            static_batch_sizes=_pow2(1, 2048),
             static_batches=16,
-            jobs=1,
+            forks=(("lr-down", ("lr=0.02", "steps=5000")),),
+            jobs=2,
         ),
     ),
     "cpu": ReproducePreset(
         name="cpu",
-        summary="the fuller CPU study (about 1.5-2 h on 2 cores): four simulations, a "
-        "9-point sweep with two seeds on 4096 images, a static curve, eta/b forks, "
-        "noise-injected GD variants, NTK tracking",
+        summary="the fuller CPU study (about 1.5 h on 2 cores): four simulations, a "
+        "9-point sweep (b = 4..1024) with two seeds on 4096 CIFAR-10 images (MLP "
+        "2x512), a static curve, eta/b forks, noise-injected GD variants, NTK tracking",
         simulations=(_SPIKED, _SPIKED_WITH, _ISO_ONLINE, _ORTHOGONAL),
         study=TrainingStudy(
             base=_CPU_BASE,
@@ -275,9 +282,9 @@ PRESETS: dict[str, ReproducePreset] = {
             static_batch_sizes=_pow2(1, 4096),
             static_batches=32,
             forks=(
-                ("lr-down", ("lr=0.01", "steps=9000")),
-                ("lr-up", ("lr=0.03", "steps=9000")),
-                ("b-up", ("batch_size=256", "steps=9000")),
+                ("lr-down", ("lr=0.01", "steps=13000")),
+                ("lr-up", ("lr=0.03", "steps=13000")),
+                ("b-up", ("batch_size=256", "steps=13000")),
             ),
             noise=(
                 ("sgd", ()),
@@ -287,7 +294,7 @@ PRESETS: dict[str, ReproducePreset] = {
                 ("noise-isotropic", ("optim.name=noisy_gd", "noise.kind=isotropic")),
             ),
             noise_base=_CPU_NOISE_BASE,
-            jobs=1,
+            jobs=2,
         ),
     ),
     "paper": ReproducePreset(
