@@ -70,15 +70,17 @@ CLAIMS: dict[str, tuple[str, str]] = {
         "gap curves with the data-set size n recorded and ≥ 3 points in [n/4, n]",
     ),
     "lr_down": (
-        "Lowering η mid-run: MiniBS re-equilibrates at the new 2/η",
+        "Lowering η mid-run: MiniBS re-equilibrates in the EoSS band of the new "
+        "2/η (rises with it)",
         "runs with an η decrease (schedule)",
     ),
     "lr_up": (
-        "Raising η mid-run: MiniBS re-equilibrates at the new 2/η",
+        "Raising η mid-run: MiniBS re-equilibrates in the EoSS band of the new "
+        "2/η (falls with it)",
         "runs with an η increase (schedule)",
     ),
     "batch_size_up": (
-        "Raising b mid-run: MiniBS stays at 2/η",
+        "Raising b mid-run: MiniBS stays in the EoSS band of 2/η",
         "runs with a batch-size increase (schedule)",
     ),
     "noise_full_covariance_only": (

@@ -25,6 +25,8 @@ from analysis.run_tables import RunTables, find_key
 from analysis.study import Study
 
 NOISE_KINDS = ("gaussian", "diagonal", "isotropic")
+# Where MiniBS sits at EoSS, in units of 2/η: the paper's "[2/η, 4/η]".
+EOSS_BAND = (1.0, 2.0)
 
 
 def noise_kind(run: RunTables) -> str:
@@ -93,7 +95,7 @@ def minibs_band(study: Study) -> list[ClaimRow]:
         One row (or a not-measured row).
     """
     rule = "band rule: plateau MiniBS/(2/η) 95% CI ⊂ [1, 2] for every run at EoSS"
-    return _band_rows(study, "minibs_band", "minibs", 1.0, 2.0, rule)
+    return _band_rows(study, "minibs_band", "minibs", *EOSS_BAND, rule)
 
 
 def batch_sharpness_at_threshold(study: Study) -> list[ClaimRow]:
@@ -164,14 +166,19 @@ def schedule_changes(study: Study) -> list[ClaimRow]:
     Returns:
         One row per kind of change (not-measured rows for kinds absent).
     """
-    d = study.criteria.reach_tol
     by_kind: dict[str, list[tuple[str, PhaseDetection]]] = defaultdict(list)
     for run, det in study.detections:
         for ph in det.phases:  # later phases, and forks that changed η or b
             if ph.phase.change != "start":
                 by_kind[ph.phase.change].append((run.run_id, ph))
     rows = []
-    rule = f"band rule on MiniBS/(2/η_new) after a change: CI ⊂ [{1 - d:g}, {1 + d:g}]"
+    # The band of claim "minibs_band" in units of the *new* 2/η: a factor-2 change
+    # of η moves that band by a factor 2, so a MiniBS that did not follow the new
+    # threshold falls outside it.
+    rule = (
+        f"band rule on MiniBS/(2/η_new) after a change: CI ⊂ [{EOSS_BAND[0]:g}, "
+        f"{EOSS_BAND[1]:g}] (the EoSS band of claim 1, in units of the new 2/η)"
+    )
     for key in ("lr_down", "lr_up", "batch_size_up"):
         items = by_kind.get(key, [])
         if not items:
@@ -179,7 +186,7 @@ def schedule_changes(study: Study) -> list[ClaimRow]:
             continue
         levels = [ph.normalised("minibs") for _, ph in items if ph.status == "eoss"]
         missing = [f"{rid}: {ph.status}" for rid, ph in items if ph.status != "eoss"]
-        verdict = band_verdict(levels, 1 - d, 1 + d) if levels else "inconclusive"
+        verdict = band_verdict(levels, *EOSS_BAND) if levels else "inconclusive"
         if missing and verdict == "supported":
             verdict = "inconclusive"
         measured = (
@@ -202,17 +209,23 @@ def schedule_changes(study: Study) -> list[ClaimRow]:
 
 
 def _regime(ph: PhaseDetection, d: float) -> str:
-    """EoSS (MiniBS at 2/η, FullBS below), EoS (FullBS at 2/η), neither, or a status."""
+    """EoSS (MiniBS in its band, FullBS below 2/η), EoS (FullBS at 2/η), or neither.
+
+    Units of 2/η. EoS: the FullBS interval meets [1 − δ, 1 + δ]. EoSS: the MiniBS
+    interval meets the EoSS band [1 − δ, 2 + δ] while the FullBS interval lies below
+    1 − δ. A phase that did not reach 2/η keeps its detection status.
+    """
     if ph.status != "eoss":
         return ph.status
     mb, fb = ph.normalised("minibs"), ph.normalised("fullbs")
 
-    def at(lv: Level | None) -> bool:
-        return lv is not None and lv.ci[0] <= 1 + d and lv.ci[1] >= 1 - d
+    def meets(lv: Level | None, lo: float, hi: float) -> bool:
+        return lv is not None and lv.ci[0] <= hi and lv.ci[1] >= lo
 
-    if at(fb):
+    if meets(fb, 1 - d, 1 + d):
         return "EoS"
-    if at(mb) and fb is not None and fb.ci[1] < 1 - d:
+    lo, hi = EOSS_BAND
+    if meets(mb, lo - d, hi + d) and fb is not None and fb.ci[1] < 1 - d:
         return "EoSS"
     return "neither"
 
@@ -250,9 +263,10 @@ def noise_variants(study: Study) -> list[ClaimRow]:
     verdict = _noise_verdict(
         full, regimes.get("diagonal", []) + regimes.get("isotropic", [])
     )
+    lo, hi = EOSS_BAND
     rule = (
-        f"EoSS = MiniBS CI meets [{1 - d:g}, {1 + d:g}]·2/η and FullBS CI below "
-        f"{1 - d:g}·2/η; EoS = FullBS CI meets that band"
+        f"EoSS = MiniBS CI meets [{lo - d:g}, {hi + d:g}]·2/η and FullBS CI below "
+        f"{1 - d:g}·2/η; EoS = FullBS CI meets [{1 - d:g}, {1 + d:g}]·2/η"
     )
     note = "gaussian = the exact mini-batch noise covariance"
     missing = [k for k in NOISE_KINDS if k not in regimes]
