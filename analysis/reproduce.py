@@ -24,326 +24,31 @@ command in :mod:`analysis.commands.reproduce` executes.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from analysis import records
-
-
-@dataclass(frozen=True)
-class SimulationSpec:
-    """One ``eoss simulate gap`` call.
-
-    Attributes:
-        name: Output folder name.
-        args: Its command-line arguments (after ``simulate gap``).
-    """
-
-    name: str
-    args: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class TrainingStudy:
-    """The CIFAR-10 part of a preset.
-
-    Attributes:
-        base: ``--set`` overrides on top of ``preset`` shared by every run.
-        preset: The ``eoss train`` preset the runs start from.
-        batch_sizes: Sweep grid over b (each run at its own b; η fixed).
-        seeds: Sweep grid over seeds.
-        static_from: b of the sweep run whose final checkpoint is frozen.
-        static_batch_sizes: b values of the static curve.
-        static_batches: K batches per b of the static curve.
-        forks: (name, overrides) forks from the ``static_from`` run's last checkpoint;
-            overrides must extend ``steps``.
-        noise: (name, overrides) runs of the noise comparison (empty: none).
-        noise_base: Overrides shared by the noise runs (on top of ``base``).
-        jobs: Parallel sweep processes.
-    """
-
-    base: tuple[str, ...]
-    preset: str
-    batch_sizes: tuple[int, ...]
-    seeds: tuple[int, ...] = (0,)
-    static_from: int | None = None
-    static_batch_sizes: tuple[int, ...] = ()
-    static_batches: int = 32
-    forks: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    noise: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    noise_base: tuple[str, ...] = ()
-    jobs: int = 1
-
-
-@dataclass(frozen=True)
-class ReproducePreset:
-    """A named reproduction.
-
-    Attributes:
-        name: Preset name (also the default report name ``eoss-<name>``).
-        summary: One line on what it does and how long it takes.
-        simulations: Random-matrix settings.
-        study: The CIFAR-10 study (None: symbolic + simulation only).
-    """
-
-    name: str
-    summary: str
-    simulations: tuple[SimulationSpec, ...]
-    study: TrainingStudy | None = None
-    notes: tuple[str, ...] = field(default=())
-
-
-def _pow2(lo: int, hi: int) -> tuple[int, ...]:
-    out, b = [], lo
-    while b <= hi:
-        out.append(b)
-        b *= 2
-    return tuple(out)
-
-
-def _csv(values: tuple[int, ...]) -> str:
-    return ",".join(str(v) for v in values)
-
-
-_SPIKED = SimulationSpec(
-    "spiked-without",
-    (
-        "--family",
-        "spiked",
-        "--dim",
-        "200",
-        "--n",
-        "1024",
-        "--sampling",
-        "without",
-        "--batch-sizes",
-        _csv(_pow2(1, 1024)),
-        "--batches",
-        "200",
-        "--seed",
-        "0",
-    ),
-)
-_SPIKED_WITH = SimulationSpec(
-    "spiked-with",
-    (
-        "--family",
-        "spiked",
-        "--dim",
-        "200",
-        "--n",
-        "1024",
-        "--sampling",
-        "with",
-        "--batch-sizes",
-        _csv(_pow2(1, 1024)),
-        "--batches",
-        "200",
-        "--seed",
-        "0",
-    ),
-)
-_ISO_ONLINE = SimulationSpec(
-    "isotropic-online",
-    (
-        "--family",
-        "isotropic",
-        "--dim",
-        "64",
-        "--n",
-        "1024",
-        "--sampling",
-        "online",
-        "--batch-sizes",
-        _csv(_pow2(1, 4096)),
-        "--batches",
-        "100",
-        "--seed",
-        "0",
-    ),
-)
-_ORTHOGONAL = SimulationSpec(
-    "orthogonal-without",
-    (
-        "--family",
-        "orthogonal",
-        "--dim",
-        "256",
-        "--n",
-        "256",
-        "--sampling",
-        "without",
-        "--batch-sizes",
-        _csv(_pow2(1, 256)),
-        "--batches",
-        "200",
-        "--seed",
-        "0",
-    ),
+from analysis.reproduce_presets import (
+    PRESETS,
+    ReproducePreset,
+    SimulationSpec,
+    TrainingStudy,
+    csv_list,
+    get_preset,
 )
 
-_QUICK_BASE = (
-    "model.width=256",
-    "data.n_train=2048",
-    "lr=0.04",
-    "steps=4000",
-    "track.eval.every=250",
-    "track.fullbs.every=250",
-    "track.minibs.every=250",
-    "track.n_batches=16",
-    "checkpoint.every=1000",
-)
-_CPU_BASE = (
-    "data.n_train=4096",
-    "lr=0.02",
-    "steps=10000",
-    "track.eval.every=250",
-    "track.fullbs.every=250",
-    "track.minibs.every=250",
-    "track.ntk.every=1000",
-    "track.n_batches=24",
-    "checkpoint.every=1000",
-)
-_CPU_NOISE_BASE = (
-    "data.n_train=1024",
-    "batch_size=32",
-    "steps=5000",
-    "track.ntk.every=0",
-)
-
-PRESETS: dict[str, ReproducePreset] = {
-    "smoke": ReproducePreset(
-        name="smoke",
-        summary="every stage at toy size on synthetic data in about a minute (tests "
-        "the pipeline; its numbers mean nothing)",
-        simulations=(
-            SimulationSpec(
-                "spiked-without",
-                (
-                    "--family",
-                    "spiked",
-                    "--dim",
-                    "16",
-                    "--n",
-                    "64",
-                    "--sampling",
-                    "without",
-                    "--batch-sizes",
-                    _csv(_pow2(1, 64)),
-                    "--batches",
-                    "20",
-                    "--seed",
-                    "0",
-                    "--no-figure",
-                ),
-            ),
-        ),
-        study=TrainingStudy(
-            base=("steps=60",),
-            preset="test",
-            batch_sizes=(4, 16),
-            static_from=4,
-            static_batch_sizes=_pow2(1, 64),
-            static_batches=4,
-            forks=(("lr-down", ("lr=0.025", "steps=90")),),
-            noise=(("noise-full", ("optim.name=noisy_gd", "noise.kind=gaussian")),),
-        ),
-    ),
-    "quick": ReproducePreset(
-        name="quick",
-        summary="end to end on 2 CPU cores in under 10 minutes: derivations, two "
-        "simulations, a 6-point trained sweep, a static curve and an eta fork on "
-        "2048 CIFAR-10 images (MLP 2x256)",
-        simulations=(_SPIKED, _SPIKED_WITH),
-        study=TrainingStudy(
-            base=_QUICK_BASE,
-            preset="cpu-mlp",
-            batch_sizes=(8, 16, 32, 64, 128, 256),
-            static_from=32,
-            static_batch_sizes=_pow2(1, 2048),
-            static_batches=16,
-            forks=(("lr-down", ("lr=0.02", "steps=5000")),),
-            jobs=2,
-        ),
-    ),
-    "cpu": ReproducePreset(
-        name="cpu",
-        summary="the fuller CPU study (about 1.5 h on 2 cores): four simulations, a "
-        "9-point sweep (b = 4..1024) with two seeds on 4096 CIFAR-10 images (MLP "
-        "2x512), a static curve, eta/b forks, noise-injected GD variants, NTK tracking",
-        simulations=(_SPIKED, _SPIKED_WITH, _ISO_ONLINE, _ORTHOGONAL),
-        study=TrainingStudy(
-            base=_CPU_BASE,
-            preset="cpu-mlp",
-            batch_sizes=_pow2(4, 1024),
-            seeds=(0, 1),
-            static_from=64,
-            static_batch_sizes=_pow2(1, 4096),
-            static_batches=32,
-            forks=(
-                ("lr-down", ("lr=0.01", "steps=13000")),
-                ("lr-up", ("lr=0.03", "steps=13000")),
-                ("b-up", ("batch_size=256", "steps=13000")),
-            ),
-            noise=(
-                ("sgd", ()),
-                ("gd", ("optim.name=gd",)),
-                ("noise-full", ("optim.name=noisy_gd", "noise.kind=gaussian")),
-                ("noise-diagonal", ("optim.name=noisy_gd", "noise.kind=diagonal")),
-                ("noise-isotropic", ("optim.name=noisy_gd", "noise.kind=isotropic")),
-            ),
-            noise_base=_CPU_NOISE_BASE,
-            jobs=2,
-        ),
-    ),
-    "paper": ReproducePreset(
-        name="paper",
-        summary="paper scale, for a GPU (days on a CPU): the paper MLP on 8192 images, "
-        "b = 2..1024, 100k steps, two seeds, forks and noise variants",
-        simulations=(_SPIKED, _SPIKED_WITH, _ISO_ONLINE, _ORTHOGONAL),
-        study=TrainingStudy(
-            base=(),
-            preset="paper-mlp",
-            batch_sizes=_pow2(2, 1024),
-            seeds=(0, 1),
-            static_from=16,
-            static_batch_sizes=_pow2(1, 8192),
-            static_batches=64,
-            forks=(
-                ("lr-down", ("lr=0.005", "steps=150000")),
-                ("lr-up", ("lr=0.02", "steps=150000")),
-                ("b-up", ("batch_size=64", "steps=150000")),
-            ),
-            noise=(
-                ("sgd", ()),
-                ("gd", ("optim.name=gd",)),
-                ("noise-full", ("optim.name=noisy_gd", "noise.kind=gaussian")),
-                ("noise-diagonal", ("optim.name=noisy_gd", "noise.kind=diagonal")),
-                ("noise-isotropic", ("optim.name=noisy_gd", "noise.kind=isotropic")),
-            ),
-            noise_base=("data.n_train=2048", "batch_size=16", "steps=30000"),
-            jobs=2,
-        ),
-    ),
-}
-
-
-def get_preset(name: str) -> ReproducePreset:
-    """The reproduction preset ``name``.
-
-    Args:
-        name: One of :data:`PRESETS`.
-
-    Returns:
-        The preset.
-
-    Raises:
-        ValueError: On an unknown name.
-    """
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
-    return PRESETS[name]
+__all__ = [
+    "PRESETS",
+    "ReproducePreset",
+    "SimulationSpec",
+    "Stage",
+    "TrainingStudy",
+    "describe",
+    "get_preset",
+    "inputs_of",
+    "plan",
+]
 
 
 @dataclass(frozen=True)
@@ -410,9 +115,9 @@ def _training_stages(
                 study.preset,
                 *sets,
                 "--grid",
-                f"batch_size={_csv(study.batch_sizes)}",
+                f"batch_size={csv_list(study.batch_sizes)}",
                 "--grid",
-                f"seed={_csv(study.seeds)}",
+                f"seed={csv_list(study.seeds)}",
                 "--jobs",
                 str(study.jobs),
                 "--out",
@@ -433,7 +138,7 @@ def _training_stages(
                 "static-gap",
                 str(source),
                 "--batch-sizes",
-                _csv(study.static_batch_sizes),
+                csv_list(study.static_batch_sizes),
                 "--batches",
                 str(study.static_batches),
                 "--out",
