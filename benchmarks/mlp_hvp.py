@@ -1,0 +1,287 @@
+"""Benchmark of the closed-form ReLU-MLP Hessian products and the range restriction.
+
+Problem: the one of ``benchmarks/hessian_core.py`` (MLP 3072-512-512-10 at its
+seeded initialisation, ``mse``, random CIFAR-shaped inputs). Two parts, every
+ratio measured in the same run on the same batches:
+
+hvp     One mini-batch Hessian-vector product (K = 1), span-reduced space:
+        autograd reverse-over-reverse (``StackedBatchHessian``, today's ``reduced``
+        path) vs the closed-form R-operator (``ReluMLPHessian``) vs the same on
+        the range coordinates (``MLPRangeHessian``); agreement of the products.
+minibs  MiniBS over K batches to tol 1e-3, step floor 20: the per-batch loop on
+        the unreduced Hessian (the official code's approach) vs ``reduced``
+        (``minibatch_sharpness(method="reduced")``) vs the range path (span
+        reduction + range restriction + closed-form products, batched Lanczos in
+        chunks of ``CHUNK_BYTES``), all through ``_batched.solve_stacked``.
+
+Usage::
+
+    python benchmarks/mlp_hvp.py --quick          # N = 1024, K = 16, b <= 64
+    python benchmarks/mlp_hvp.py --json           # K = 64, b = 4..256
+    python benchmarks/mlp_hvp.py --threads 1 --repeats 3
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from empirical import _batched  # noqa: E402
+from empirical._stacked import stacked_targets  # noqa: E402
+from empirical.data import ArrayDataset  # noqa: E402
+from empirical.losses import Loss  # noqa: E402
+from empirical.mlp_hvp import ReluMLPHessian  # noqa: E402
+from empirical.mlp_range import MLPRangeHessian, range_dim, range_operator  # noqa: E402
+from empirical.models import ModelSpec, build_model  # noqa: E402
+from empirical.sharpness import minibatch_sharpness, sample_batches  # noqa: E402
+
+TOL = 1e-3
+FULL = {"n": 8192, "K": 64, "bs": (4, 16, 64, 256), "loop_K": 32}
+QUICK = {"n": 1024, "K": 16, "bs": (4, 16, 64), "loop_K": 8}
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def problem(n: int, seed: int, device: str):
+    """The problem of benchmarks/hessian_core.py (CPU draws, any device)."""
+    gen = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, 3, 32, 32, generator=gen)
+    y = torch.randint(0, 10, (n,), generator=gen)
+    data = ArrayDataset(X, y, "random-cifar-shaped", 10, {"source": "randn"})
+    model = build_model(ModelSpec("mlp", width=512, depth=2), (3, 32, 32), 10, gen)
+    return model.to(device), data.to(device), Loss("mse")
+
+
+def _per_call(fn, n: int) -> float:
+    fn()
+    t = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - t) / n
+
+
+def hvp_part(model, data, loss, b: int, n_calls: int) -> dict:
+    """ms per product of the three operators on one batch, and their agreement."""
+    setup = _batched.setup(model, "eval", data.X)
+    Xs, ys = data.X[:b].unsqueeze(0), data.y[:b].unsqueeze(0)
+    auto, red = _batched.stacked(setup, loss, Xs, ys, reduced=True)
+    T = stacked_targets(loss, ys, setup.n_out, setup.like.dtype)
+    closed = ReluMLPHessian(setup.module, loss, red.params, red.Z, T)
+    rng = MLPRangeHessian(closed)
+    gen = torch.Generator().manual_seed(b)
+    v = torch.randn(1, auto.dim, generator=gen).to(setup.like)
+    u = torch.randn(1, rng.dim, generator=gen).to(setup.like)
+    ref = auto.matvec(v)
+    via_range = rng.from_range(rng.matvec(rng.to_range(v)))  # Π H̃ Πᵀ v = H v
+    scale = float(ref.norm())
+    return {
+        "reduced_dim": auto.dim,
+        "range_dim": rng.dim,
+        "autograd_ms": 1e3 * _per_call(lambda: auto.matvec(v), n_calls),
+        "closed_ms": 1e3 * _per_call(lambda: closed.matvec(v), n_calls),
+        "range_ms": 1e3 * _per_call(lambda: rng.matvec(u), n_calls),
+        "closed_rel_diff": float((closed.matvec(v) - ref).norm()) / scale,
+        "range_rel_diff": float((via_range - ref).norm()) / scale,
+    }
+
+
+def range_minibs(model, loss, data, idx, rng, chunk: int | None = None) -> dict:
+    """MiniBS on the batches ``idx`` by the range path, chunked like run_chunks."""
+    t0 = time.perf_counter()
+    setup = _batched.setup(model, "eval", data.X)
+    d = int(np.prod(data.X.shape[1:]))
+    like = setup.like
+    if chunk is None:
+        dim = range_dim(setup.module, d, idx.shape[1])
+        chunk = _batched.auto_chunk(
+            len(idx), dim, like.element_size(), 200, like.device
+        )
+    opts = {"tol": TOL, "min_iter": 20, "max_iter": 200}
+    outs = []
+    for s in range(0, len(idx), chunk):
+        rows = torch.as_tensor(idx[s : s + chunk])
+        Xs, ys = data.X[rows].to(like), data.y[rows].to(like.device)
+        T = stacked_targets(loss, ys, setup.n_out, like.dtype)
+        op, red = range_operator(setup.module, setup.params, loss, Xs, T)
+        outs.append(_batched.solve_stacked(op, red, rng, opts))
+    lam = torch.cat([o.lam for o in outs]).numpy()
+    return {
+        "lambda_max": lam,
+        "converged": bool(torch.cat([o.conv for o in outs]).all()),
+        "n_matvecs": max(o.n_matvecs for o in outs),
+        "seconds": time.perf_counter() - t0,
+        "chunk": chunk,
+    }
+
+
+def minibs_part(model, data, loss, cfg, b: int, seed: int, repeats: int) -> dict:
+    """Loop vs reduced vs range on the same K batches (best of ``repeats``)."""
+    K, kl = cfg["K"], cfg["loop_K"]
+    idx = sample_batches(len(data), b, K, np.random.default_rng(seed + b))
+    kw = {"tol": TOL, "batch_sharpness": False, "batch_size": b}
+    times: dict[str, list[float]] = {"loop": [], "reduced": [], "range": []}
+    for _ in range(repeats):  # interleaved, so load drifts hit every method alike
+        t = time.perf_counter()
+        loop = minibatch_sharpness(
+            model,
+            loss,
+            data,
+            rng=np.random.default_rng(2),
+            batch_indices=idx[:kl],
+            n_batches=kl,
+            method="loop",
+            **kw,
+        )
+        times["loop"].append((time.perf_counter() - t) / kl)
+        t = time.perf_counter()
+        red = minibatch_sharpness(
+            model,
+            loss,
+            data,
+            rng=np.random.default_rng(1),
+            batch_indices=idx,
+            n_batches=K,
+            method="reduced",
+            **kw,
+        )
+        times["reduced"].append((time.perf_counter() - t) / K)
+        rng = range_minibs(model, loss, data, idx, np.random.default_rng(1))
+        times["range"].append(rng["seconds"] / K)
+    best = {k: 1e3 * min(v) for k, v in times.items()}
+    lam_loop, lam_red, lam_rng = loop.lambda_max, red.lambda_max, rng["lambda_max"]
+    return {
+        **{f"{k}_ms_per_batch": v for k, v in best.items()},
+        "range_vs_loop": best["loop"] / best["range"],
+        "reduced_vs_loop": best["loop"] / best["reduced"],
+        "range_vs_reduced": best["reduced"] / best["range"],
+        "max_rel_diff_range_loop": float(
+            np.max(np.abs(lam_rng[:kl] - lam_loop) / lam_loop)
+        ),
+        "max_rel_diff_range_reduced": float(
+            np.max(np.abs(lam_rng - lam_red) / lam_red)
+        ),
+        "hvps": {
+            "loop": loop.n_matvecs,
+            "reduced": red.n_matvecs,
+            "range": rng["n_matvecs"],
+        },
+        "range_chunk": rng["chunk"],
+        "all_converged": bool(
+            loop.converged.all() and red.converged.all() and rng["converged"]
+        ),
+        "minibs_range": float(np.mean(lam_rng)),
+        "minibs_reduced": red.minibs,
+    }
+
+
+def table(res: dict) -> str:
+    lines = [f"conditions: {res['conditions']}"]
+    if res.get("hvp"):
+        lines.append("hvp: ms per product, K = 1 (span-reduced space)")
+        lines.append(
+            f"{'b':>5}{'dim':>9}{'range dim':>11}{'autograd':>10}{'closed':>9}"
+            f"{'range':>9}{'diff':>10}"
+        )
+        for b, r in res["hvp"].items():
+            lines.append(
+                f"{b:>5}{r['reduced_dim']:>9}{r['range_dim']:>11}{r['autograd_ms']:>10.3f}"
+                f"{r['closed_ms']:>9.3f}{r['range_ms']:>9.3f}{r['range_rel_diff']:>10.1e}"
+            )
+    if res.get("minibs"):
+        c = res["config"]
+        lines.append(f"minibs: K = {c['K']} (loop on {c['loop_K']}), ms per batch")
+        lines.append(
+            f"{'b':>5}{'loop':>9}{'reduced':>9}{'range':>9}{'range/loop':>12}"
+            f"{'red/loop':>10}{'maxdiff':>10}{'HVPs l/r/g':>14}"
+        )
+        for b, r in res["minibs"].items():
+            h = r["hvps"]
+            lines.append(
+                f"{b:>5}{r['loop_ms_per_batch']:>9.1f}{r['reduced_ms_per_batch']:>9.1f}"
+                f"{r['range_ms_per_batch']:>9.1f}{r['range_vs_loop']:>12.2f}"
+                f"{r['reduced_vs_loop']:>10.2f}{r['max_rel_diff_range_loop']:>10.1e}"
+                f"{h['loop']:>6}/{h['reduced']}/{h['range']}"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="N = 1024, K = 16, b <= 64")
+    p.add_argument("--json", action="store_true", help="print JSON on stdout")
+    p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--seed", type=int, default=0, help="data, init and batches")
+    p.add_argument("--parts", default="hvp,minibs", help="hvp and/or minibs")
+    p.add_argument("--bs", default=None, help="comma-separated batch sizes")
+    p.add_argument("--repeats", type=int, default=1, help="timings: best of this many")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    cfg = dict(QUICK if args.quick else FULL)
+    if args.bs:
+        cfg["bs"] = tuple(int(b) for b in args.bs.split(","))
+    t0 = time.perf_counter()
+    model, data, loss = problem(cfg["n"], args.seed, args.device)
+    res: dict = {
+        "config": {
+            **cfg,
+            "bs": list(cfg["bs"]),
+            "seed": args.seed,
+            "tol": TOL,
+            "repeats": args.repeats,
+            "model": "mlp 3072-512-512-10",
+            "loss": loss.name,
+        },
+        "conditions": {
+            "threads": args.threads,
+            "cpus": os.cpu_count(),
+            "device": args.device,
+            "load_avg_start": os.getloadavg()[0],
+            "torch": torch.__version__,
+            "machine": platform.processor() or platform.machine(),
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        },
+    }
+    if "hvp" in args.parts:
+        res["hvp"] = {}
+        for b in cfg["bs"]:
+            res["hvp"][b] = hvp_part(model, data, loss, b, 20)
+            log(f"hvp b={b}: {res['hvp'][b]}")
+    if "minibs" in args.parts:
+        range_minibs(
+            model,
+            loss,
+            data,
+            np.zeros((2, 4), dtype=np.int64) + np.arange(4),
+            np.random.default_rng(0),
+        )  # first-call costs outside the timings
+        res["minibs"] = {}
+        for b in cfg["bs"]:
+            res["minibs"][b] = minibs_part(
+                model, data, loss, cfg, b, args.seed, args.repeats
+            )
+            log(f"minibs b={b}: {res['minibs'][b]}")
+    res["conditions"]["load_avg_end"] = os.getloadavg()[0]
+    res["conditions"]["total_seconds"] = time.perf_counter() - t0
+    if args.json:
+        log(table(res))
+        print(json.dumps(res, indent=2))
+    else:
+        print(table(res))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
