@@ -46,7 +46,7 @@ from empirical.models import ModelSpec, build_model  # noqa: E402
 from empirical.sharpness import minibatch_sharpness, sample_batches  # noqa: E402
 
 TOL = 1e-3
-FULL = {"n": 8192, "K": 64, "bs": (4, 16, 64, 256), "loop_K": 32}
+FULL = {"n": 8192, "K": 64, "bs": (4, 16, 64, 256), "loop_K": 16}
 QUICK = {"n": 1024, "K": 16, "bs": (4, 16, 64), "loop_K": 8}
 
 
@@ -64,11 +64,18 @@ def problem(n: int, seed: int, device: str):
     return model.to(device), data.to(device), Loss("mse")
 
 
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def _per_call(fn, n: int) -> float:
     fn()
+    _sync()
     t = time.perf_counter()
     for _ in range(n):
         fn()
+    _sync()
     return (time.perf_counter() - t) / n
 
 
@@ -124,6 +131,63 @@ def range_minibs(model, loss, data, idx, rng, chunk: int | None = None) -> dict:
         "seconds": time.perf_counter() - t0,
         "chunk": chunk,
     }
+
+
+def starts_part(model, data, loss, b: int, K: int, S: int, seed: int) -> dict:
+    """False-convergence rate of single range-path solves (one batch per chunk).
+
+    K batches × S random starts, each solved alone with step floors 15 and 20. A
+    certified stop is within tol of *some* eigenvalue, so an error above tol
+    against a tight reference (tol 1e-5, floor 60) means the solve stopped on
+    another eigenvalue (docs/spectral-core.md, "False convergence").
+    """
+    idx = sample_batches(len(data), b, K, np.random.default_rng(seed + 7 * b))
+    setup = _batched.setup(model, "eval", data.X)
+    like = setup.like
+    out: dict = {"b": b, "K": K, "starts": S}
+    ref, lam = [], {15: [], 20: []}
+    rng = np.random.default_rng(seed)
+    for rows in torch.as_tensor(idx):
+        Xs = data.X[rows].unsqueeze(0).to(like)
+        ys = data.y[rows].unsqueeze(0).to(like.device)
+        T = stacked_targets(loss, ys, setup.n_out, like.dtype)
+        op, red = range_operator(setup.module, setup.params, loss, Xs, T)
+        tight = {"tol": 1e-5, "min_iter": 60, "max_iter": 300}
+        ref.append(float(_batched.solve_stacked(op, red, rng, tight).lam[0]))
+        for floor in lam:
+            opts = {"tol": TOL, "min_iter": floor, "max_iter": 200}
+            lam[floor] += [
+                float(_batched.solve_stacked(op, red, rng, opts).lam[0])
+                for _ in range(S)
+            ]
+    ref_rep = np.repeat(np.array(ref), S)
+    for floor, vals in lam.items():
+        err = np.abs(np.array(vals) - ref_rep) / ref_rep
+        out[f"floor{floor}"] = {
+            "wrong": int((err > TOL).sum()),
+            "max_error": float(err.max()),
+            "median_error": float(np.median(err)),
+        }
+    return out
+
+
+def warm_up(model, loss, data) -> None:
+    """First-call imports and allocations of every path, outside the timings."""
+    idx = np.arange(8, dtype=np.int64).reshape(2, 4)
+    for method in ("reduced", "loop"):
+        minibatch_sharpness(
+            model,
+            loss,
+            data,
+            batch_size=4,
+            n_batches=2,
+            rng=np.random.default_rng(0),
+            batch_indices=idx,
+            method=method,
+            max_iter=4,
+            batch_sharpness=False,
+        )
+    range_minibs(model, loss, data, idx, np.random.default_rng(0))
 
 
 def minibs_part(model, data, loss, cfg, b: int, seed: int, repeats: int) -> dict:
@@ -224,7 +288,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--seed", type=int, default=0, help="data, init and batches")
-    p.add_argument("--parts", default="hvp,minibs", help="hvp and/or minibs")
+    p.add_argument(
+        "--parts",
+        default="hvp,minibs",
+        help="hvp, minibs and/or starts (false-convergence count, b = 4)",
+    )
     p.add_argument("--bs", default=None, help="comma-separated batch sizes")
     p.add_argument("--repeats", type=int, default=1, help="timings: best of this many")
     args = p.parse_args(argv)
@@ -260,19 +328,16 @@ def main(argv: list[str] | None = None) -> int:
             res["hvp"][b] = hvp_part(model, data, loss, b, 20)
             log(f"hvp b={b}: {res['hvp'][b]}")
     if "minibs" in args.parts:
-        range_minibs(
-            model,
-            loss,
-            data,
-            np.zeros((2, 4), dtype=np.int64) + np.arange(4),
-            np.random.default_rng(0),
-        )  # first-call costs outside the timings
+        warm_up(model, loss, data)
         res["minibs"] = {}
         for b in cfg["bs"]:
             res["minibs"][b] = minibs_part(
                 model, data, loss, cfg, b, args.seed, args.repeats
             )
             log(f"minibs b={b}: {res['minibs'][b]}")
+    if "starts" in args.parts:
+        res["starts"] = starts_part(model, data, loss, 4, 64, 8, args.seed)
+        log(f"starts: {res['starts']}")
     res["conditions"]["load_avg_end"] = os.getloadavg()[0]
     res["conditions"]["total_seconds"] = time.perf_counter() - t0
     if args.json:

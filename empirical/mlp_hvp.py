@@ -58,10 +58,6 @@ from torch import Tensor, nn
 
 from empirical.losses import Loss
 
-# Output-Hessian scale of the squared-error conventions, Λ = factor · I (C = 0 key
-# means "divide by C": mse_mean).
-_MSE_SCALE = {"mse": 2.0, "mse_half": 1.0}
-
 
 @dataclass(frozen=True)
 class MLPLayout:
@@ -323,7 +319,12 @@ class ReluMLPHessian:
             torch.mul(nxt, self.masks[j - 1], out=rd)
 
     def output_hvp(self, u: Tensor, out: Tensor) -> None:
-        """Write Λ u / b row by row into ``out`` (Λ = ∇²_f ℓ)."""
+        """Write Λ u / b row by row into ``out`` (Λ = ∇²_f ℓ at each output).
+
+        Args:
+            u: (K, b, C) output directions, e.g. R{f}.
+            out: (K, b, C) destination (may be a view).
+        """
         if self.loss.name == "ce":  # (diag(p) − p pᵀ) u
             pu = self._p * u
             torch.addcmul(
@@ -357,13 +358,15 @@ def _shared_or_batched(W: Tensor, K: int) -> Tensor:
 
 def _times_wt(a: Tensor, W: Tensor) -> Tensor:
     """Rows a (K, b, in) times Wᵀ: one product for a shared W, else ``bmm``."""
-    if W.ndim == 2:
-        return torch.matmul(a, W.t())
+    if W.ndim == 2:  # one (K b, in) product; matmul would expand W to a bmm
+        K, b, inp = a.shape
+        return torch.mm(a.reshape(K * b, inp), W.t()).view(K, b, -1)
     return torch.bmm(a, W.transpose(1, 2))
 
 
 def _times_w(d: Tensor, W: Tensor) -> Tensor:
     """Rows d (K, b, out) times W."""
     if W.ndim == 2:
-        return torch.matmul(d, W)
+        K, b, out = d.shape
+        return torch.mm(d.reshape(K * b, out), W).view(K, b, -1)
     return torch.bmm(d, W)
