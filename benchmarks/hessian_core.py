@@ -139,7 +139,7 @@ def _eigsh_section(H, v0, lam: float) -> dict:
         k=1,
         which="LA",
         tol=TARGET,
-        v0=v0.double().numpy(),
+        v0=v0.double().cpu().numpy(),
         return_eigenvectors=False,
     )
     out = {

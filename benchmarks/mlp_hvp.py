@@ -37,12 +37,13 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from empirical import _batched  # noqa: E402
-from empirical._stacked import stacked_targets  # noqa: E402
+from empirical._stacked import StackedBatchHessian, stacked_targets  # noqa: E402
 from empirical.data import ArrayDataset  # noqa: E402
 from empirical.losses import Loss  # noqa: E402
 from empirical.mlp_hvp import ReluMLPHessian  # noqa: E402
 from empirical.mlp_range import MLPRangeHessian, range_dim, range_operator  # noqa: E402
 from empirical.models import ModelSpec, build_model  # noqa: E402
+from empirical.reduction import reduce_batches  # noqa: E402
 from empirical.sharpness import minibatch_sharpness, sample_batches  # noqa: E402
 
 TOL = 1e-3
@@ -83,8 +84,9 @@ def hvp_part(model, data, loss, b: int, n_calls: int) -> dict:
     """ms per product of the three operators on one batch, and their agreement."""
     setup = _batched.setup(model, "eval", data.X)
     Xs, ys = data.X[:b].unsqueeze(0), data.y[:b].unsqueeze(0)
-    auto, red = _batched.stacked(setup, loss, Xs, ys, reduced=True)
     T = stacked_targets(loss, ys, setup.n_out, setup.like.dtype)
+    red = reduce_batches(setup.module, setup.params, Xs.to(setup.like))
+    auto = StackedBatchHessian(setup.module, setup.buffers, loss, red.params, red.Z, T)
     closed = ReluMLPHessian(setup.module, loss, red.params, red.Z, T)
     rng = MLPRangeHessian(closed)
     gen = torch.Generator().manual_seed(b)
