@@ -121,6 +121,24 @@ def test_rank_deficient_activations_and_deltas():
     )
 
 
+def test_batches_larger_than_the_input_dimension():
+    """b > d: the span reduction is the identity; hidden layers are still restricted."""
+    loss = Loss("mse_half")
+    model, gen = make(2, d=3, width=16, seed=11)
+    X = torch.randn(2, 5, 3, generator=gen, dtype=F64)
+    y = torch.randint(0, 3, (2, 5), generator=gen)
+    op, maps = operator(model, loss, X, y)
+    assert any(L.reduced for L in op._layers)
+    er = torch.linalg.eigvalsh(dense(op))
+    for k in range(2):
+        full = minibatch_hessian(model, loss, X[k], y[k])
+        ef = torch.linalg.eigvalsh(full.matmat_torch(torch.eye(full.dim, dtype=F64)))
+        scale = float(ef.abs().max())
+        torch.testing.assert_close(
+            nonzero(er[k], scale), nonzero(ef, scale), rtol=0, atol=1e-10 * scale
+        )
+
+
 def test_range_dim_and_batched_equals_single():
     loss = Loss("ce")
     model, gen = make(3, width=9, seed=7)
