@@ -3,7 +3,9 @@ r"""Machinery shared by the mini-batch estimators (private).
 Batches of equal size are stacked, optionally span-reduced
 (:mod:`empirical.reduction`), and solved together by one batched Lanczos whose
 matvec is one backward pass through a vmapped gradient graph
-(:class:`empirical._stacked.StackedBatchHessian`). ``loop_one`` is the reference
+(:class:`empirical._stacked.StackedBatchHessian`), or, for ReLU MLPs
+(``method="range"``), the closed-form R-operator products restricted to a
+subspace containing each batch Hessian's range (:mod:`empirical.mlp_range`). ``loop_one`` is the reference
 path: one :func:`empirical.hessian.minibatch_hessian` and one Lanczos per batch.
 """
 
@@ -31,9 +33,16 @@ from empirical.data import ArrayDataset
 from empirical.hessian import minibatch_hessian
 from empirical.lanczos import lanczos
 from empirical.losses import Loss
+from empirical.mlp_hvp import mlp_layout
+from empirical.mlp_range import (
+    MLPRangeHessian,
+    RangeReduction,
+    range_dim,
+    range_operator,
+)
 from empirical.reduction import ReducedBatches, reduce_batches, supports_reduction
 
-Method = Literal["auto", "reduced", "plain", "loop"]
+Method = Literal["auto", "range", "reduced", "plain", "loop"]
 # Relative size of the random part of a warm start: large enough that a new top
 # eigenvector (a crossing since the previous measurement) is found as fast as
 # from a cold start.
@@ -153,24 +162,45 @@ def setup(model: nn.Module, bn_mode: BNMode, x_rows: Tensor) -> Setup:
 
 
 def resolve(method: Method, setup: Setup, X: Tensor, b: int) -> str:
-    """The concrete path for ``method`` (``auto``: reduced if exact and smaller)."""
-    if method not in ("auto", "reduced", "plain", "loop"):
+    """The concrete path for ``method``.
+
+    ``auto``: ``range`` for ReLU MLPs with b < d (the fastest exact path,
+    benchmarks/RESULTS.md), else ``reduced`` when exact and smaller, else
+    ``plain``.
+    """
+    if method not in ("auto", "range", "reduced", "plain", "loop"):
         raise ValueError(f"unknown method {method!r}")
     d = int(np.prod(X.shape[1:]))
     if method == "reduced" and not setup.reducible:
         raise ValueError("method 'reduced' needs nn.Sequential(Flatten(), Linear, ...)")
+    relu_mlp = mlp_layout(setup.module, list(setup.params)) is not None
+    if method == "range" and not relu_mlp:
+        raise ValueError(
+            "method 'range' needs a ReLU MLP: nn.Sequential(Flatten(), Linear, "
+            "ReLU, ..., Linear)"
+        )
     if method == "auto":
-        return "reduced" if setup.reducible and b < d else "plain"
+        if setup.reducible and b < d:
+            return "range" if relu_mlp else "reduced"
+        return "plain"
     return method
 
 
 def stacked(
-    setup: Setup, loss: Loss, Xs: Tensor, ys: Tensor, reduced: bool
-) -> tuple[StackedBatchHessian, ReducedBatches | None]:
-    """The K batch Hessians of (K, b, ...) inputs, span-reduced or not."""
+    setup: Setup, loss: Loss, Xs: Tensor, ys: Tensor, method: str
+) -> tuple[
+    StackedBatchHessian | MLPRangeHessian, ReducedBatches | RangeReduction | None
+]:
+    """The K batch Hessians of (K, b, ...) inputs for a resolved ``method``.
+
+    ``reduced``: span-reduced autograd products; ``range``: span reduction, range
+    restriction and closed-form products; anything else: unreduced autograd.
+    """
     K = Xs.shape[0]
     T = stacked_targets(loss, ys, setup.n_out, setup.like.dtype)
-    if reduced:
+    if method == "range":
+        return range_operator(setup.module, setup.params, loss, Xs, T)
+    if method == "reduced":
         red = reduce_batches(setup.module, setup.params, Xs)
         op = StackedBatchHessian(
             setup.module, setup.buffers, loss, red.params, red.Z, T
@@ -194,8 +224,8 @@ class ChunkOut:
 
 
 def solve_stacked(
-    op: StackedBatchHessian,
-    red: ReducedBatches | None,
+    op: StackedBatchHessian | MLPRangeHessian,
+    red: ReducedBatches | RangeReduction | None,
     rng: np.random.Generator,
     opts: dict,
     v0: Tensor | None = None,
@@ -281,8 +311,10 @@ def auto_chunk(
 
 
 def problem_dim(setup: Setup, method: str, d: int, b: int) -> int:
-    """Dimension of one Lanczos problem (P, or P̃ after the reduction)."""
+    """Dimension of one Lanczos problem (P, P̃ after the reduction, or the range's)."""
     P = sum(t.numel() for t in setup.params.values())
+    if method == "range":
+        return range_dim(setup.module, d, b)
     if method != "reduced":
         return P
     h = setup.params["1.weight"].shape[0]
@@ -317,7 +349,7 @@ def run_chunks(
             log(f"{method}: batches {start + 1}-{start + len(rows)} of {len(idx)}")
         Xs = X[torch.as_tensor(rows)].to(setup.like)
         ys = y[torch.as_tensor(rows)].to(setup.like.device)
-        op, red = stacked(setup, loss, Xs, ys, reduced=method == "reduced")
+        op, red = stacked(setup, loss, Xs, ys, method)
         outs.append(solve_stacked(op, red, rng, opts, **extras))
         del op, red
     return outs

@@ -41,7 +41,7 @@ HELP = "measure FullBS, MiniBS, batch sharpness and the gap of a model at its in
 ORDER = 30
 
 _LOSSES = ("mse", "mse_half", "mse_mean", "ce")
-_METHODS = ("auto", "reduced", "plain", "loop")
+_METHODS = ("auto", "range", "reduced", "plain", "loop")
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:

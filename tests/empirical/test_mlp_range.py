@@ -235,3 +235,54 @@ def test_rejects_other_models():
     with pytest.raises(ValueError, match="expected shape"):
         op.matvec(torch.zeros(2, op.dim, dtype=F64))
     assert isinstance(op, MLPRangeHessian)
+
+
+def test_minibatch_sharpness_range_path_with_restricted_layers():
+    """Through the public estimator: ``auto`` picks ``range`` for a ReLU MLP, the
+    hidden layers are restricted (default max_ratio), and every batch matches the
+    dense Hessian of that batch (float64, tol 1e-10 -> rtol 1e-8)."""
+    model, gen = make(2, d=10, width=24, seed=2)
+    data = synthetic_classification(30, (10,), 3, gen=gen).to("cpu", F64)
+    loss = Loss("mse")
+    b = 3
+    assert range_dim(model, 10, b) < sum(p.numel() for p in model.parameters()) // 2
+    fs = full_sharpness(model, loss, data, rng=np.random.default_rng(0), tol=1e-10)
+    mb = minibatch_sharpness(
+        model,
+        loss,
+        data,
+        batch_size=b,
+        n_batches=5,
+        rng=np.random.default_rng(1),
+        tol=1e-10,
+        full_vector=fs.eigenvector,
+        max_iter=300,
+    )
+    assert mb.method == "range" and mb.converged.all()
+    for k, rows in enumerate(mb.batch_indices):
+        H = minibatch_hessian(model, loss, data.X[rows], data.y[rows])
+        dense = H.matmat_torch(torch.eye(H.dim, dtype=F64))
+        top = float(torch.linalg.eigvalsh(dense)[-1])
+        g = H.gradient()
+        v = fs.eigenvector
+        assert mb.lambda_max[k] == pytest.approx(top, rel=1e-8)
+        bs = float(g @ dense @ g / (g @ g))
+        assert mb.batch_sharpness_terms[k] == pytest.approx(bs, rel=1e-8)
+        cv = top - float(v @ dense @ v)
+        assert mb.cv_terms[k] == pytest.approx(cv, rel=1e-6, abs=1e-8 * top)
+
+
+def test_range_method_needs_a_relu_mlp():
+    gen = torch.Generator().manual_seed(0)
+    data = synthetic_classification(12, (1, 12, 12), 2, gen=gen)
+    cnn = build_model(ModelSpec("cnn", width=4, channels=2), (1, 12, 12), 2, gen)
+    with pytest.raises(ValueError, match="ReLU MLP"):
+        minibatch_sharpness(
+            cnn,
+            Loss("mse"),
+            data,
+            batch_size=2,
+            n_batches=1,
+            rng=np.random.default_rng(0),
+            method="range",
+        )

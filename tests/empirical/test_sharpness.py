@@ -57,7 +57,7 @@ def test_full_sharpness_is_the_top_eigenpair(setup):
     assert warm.n_matvecs <= cold.n_matvecs
 
 
-@pytest.mark.parametrize("method", ["reduced", "plain", "loop"])
+@pytest.mark.parametrize("method", ["range", "reduced", "plain", "loop"])
 def test_minibatch_paths_match_dense(setup, method):
     model, data = setup
     loss = Loss("mse")
@@ -103,9 +103,9 @@ def test_batched_equals_looped_and_reduced_equals_plain(setup):
             batch_indices=idx,
             **kw,
         )
-        for m in ("reduced", "plain", "loop")
+        for m in ("range", "reduced", "plain", "loop")
     }
-    for m in ("plain", "loop"):
+    for m in ("range", "plain", "loop"):
         np.testing.assert_allclose(
             out[m].lambda_max, out["reduced"].lambda_max, rtol=1e-8
         )
@@ -161,7 +161,7 @@ def test_batch_lambda_max_and_its_vector(setup):
     model, data = setup
     X, y = data.X[:6], data.y[:6]
     H, top, _, _ = dense_top(model, Loss("mse"), X, y)
-    for method in ("reduced", "plain"):
+    for method in ("range", "reduced", "plain"):
         r = batch_lambda_max(
             model,
             Loss("mse"),
