@@ -5,8 +5,9 @@ Batches of equal size are stacked, optionally span-reduced
 matvec is one backward pass through a vmapped gradient graph
 (:class:`empirical._stacked.StackedBatchHessian`), or, for ReLU MLPs
 (``method="range"``), the closed-form R-operator products restricted to a
-subspace containing each batch Hessian's range (:mod:`empirical.mlp_range`). ``loop_one`` is the reference
-path: one :func:`empirical.hessian.minibatch_hessian` and one Lanczos per batch.
+subspace containing each batch Hessian's range (:mod:`empirical.mlp_range`).
+``loop_one`` is the reference path: one
+:func:`empirical.hessian.minibatch_hessian` and one Lanczos per batch.
 """
 
 from __future__ import annotations
