@@ -22,6 +22,7 @@ from analysis.figures.gap_scaling import (
     plot_plateaus_vs_batch,
     plot_reference_slopes,
 )
+from analysis.figures.gap_simulation import plot_gap_curve
 from analysis.figures.noise_variants import plot_noise_variants
 from analysis.figures.ntk import plot_ntk_scatter, plot_ntk_trajectory
 from analysis.figures.trajectories import plot_sharpness_trajectory
@@ -180,10 +181,6 @@ def sweep_figures(study: Study, out: Path) -> list[FigureRef]:
 
 def _simulation_figure(table: GapTable, cf: CurveFits, title: str) -> Any:
     """Left: ``eoss simulate``'s own gap plot with its theory overlays; right: fits."""
-    try:  # the random-matrix figure helper (analysis/figures/gap_simulation.py)
-        from analysis.figures.gap_simulation import plot_gap_curve
-    except ImportError:  # pragma: no cover - only before that module is installed
-        return _curve_figure(cf, ("all", "far", "near"), title)
     fig, (left, right) = new_figure(1, 2, size=(5.0, 3.8))
     plot_gap_curve(left, table.rows(), theory=table.theory or None)
     left.set_title("simulation with theory overlays", fontsize=9)
