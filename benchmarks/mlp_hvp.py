@@ -5,14 +5,15 @@ seeded initialisation, ``mse``, random CIFAR-shaped inputs). Two parts, every
 ratio measured in the same run on the same batches:
 
 hvp     One mini-batch Hessian-vector product (K = 1), span-reduced space:
-        autograd reverse-over-reverse (``StackedBatchHessian``, today's ``reduced``
+        autograd reverse-over-reverse (``StackedBatchHessian``, the ``reduced``
         path) vs the closed-form R-operator (``ReluMLPHessian``) vs the same on
         the range coordinates (``MLPRangeHessian``); agreement of the products.
 minibs  MiniBS over K batches to tol 1e-3, step floor 20: the per-batch loop on
         the unreduced Hessian (the official code's approach) vs ``reduced``
-        (``minibatch_sharpness(method="reduced")``) vs the range path (span
+        (``minibatch_sharpness(method="reduced")``) vs ``range`` (span
         reduction + range restriction + closed-form products, batched Lanczos in
-        chunks of ``CHUNK_BYTES``), all through ``_batched.solve_stacked``.
+        chunks of ``CHUNK_BYTES``; ``auto``'s choice for ReLU MLPs), all through
+        the public ``minibatch_sharpness``.
 
 Usage::
 
@@ -41,7 +42,7 @@ from empirical._stacked import StackedBatchHessian, stacked_targets  # noqa: E40
 from empirical.data import ArrayDataset  # noqa: E402
 from empirical.losses import Loss  # noqa: E402
 from empirical.mlp_hvp import ReluMLPHessian  # noqa: E402
-from empirical.mlp_range import MLPRangeHessian, range_dim, range_operator  # noqa: E402
+from empirical.mlp_range import MLPRangeHessian, range_operator  # noqa: E402
 from empirical.models import ModelSpec, build_model  # noqa: E402
 from empirical.reduction import reduce_batches  # noqa: E402
 from empirical.sharpness import minibatch_sharpness, sample_batches  # noqa: E402
@@ -106,31 +107,30 @@ def hvp_part(model, data, loss, b: int, n_calls: int) -> dict:
     }
 
 
-def range_minibs(model, loss, data, idx, rng, chunk: int | None = None) -> dict:
-    """MiniBS on the batches ``idx`` by the range path, chunked like run_chunks."""
-    t0 = time.perf_counter()
+def range_minibs(model, loss, data, idx, rng) -> dict:
+    """MiniBS on the batches ``idx`` by the public range path (``method="range"``)."""
+    b = idx.shape[1]
+    res = minibatch_sharpness(
+        model,
+        loss,
+        data,
+        batch_size=b,
+        n_batches=len(idx),
+        rng=rng,
+        tol=TOL,
+        batch_sharpness=False,
+        batch_indices=idx,
+        method="range",
+    )
     setup = _batched.setup(model, "eval", data.X)
-    d = int(np.prod(data.X.shape[1:]))
+    dim = _batched.problem_dim(setup, "range", int(np.prod(data.X.shape[1:])), b)
     like = setup.like
-    if chunk is None:
-        dim = range_dim(setup.module, d, idx.shape[1])
-        chunk = _batched.auto_chunk(
-            len(idx), dim, like.element_size(), 200, like.device
-        )
-    opts = {"tol": TOL, "min_iter": 20, "max_iter": 200}
-    outs = []
-    for s in range(0, len(idx), chunk):
-        rows = torch.as_tensor(idx[s : s + chunk])
-        Xs, ys = data.X[rows].to(like), data.y[rows].to(like.device)
-        T = stacked_targets(loss, ys, setup.n_out, like.dtype)
-        op, red = range_operator(setup.module, setup.params, loss, Xs, T)
-        outs.append(_batched.solve_stacked(op, red, rng, opts))
-    lam = torch.cat([o.lam for o in outs]).numpy()
+    chunk = _batched.auto_chunk(len(idx), dim, like.element_size(), 200, like.device)
     return {
-        "lambda_max": lam,
-        "converged": bool(torch.cat([o.conv for o in outs]).all()),
-        "n_matvecs": max(o.n_matvecs for o in outs),
-        "seconds": time.perf_counter() - t0,
+        "lambda_max": res.lambda_max,
+        "converged": bool(res.converged.all()),
+        "n_matvecs": res.n_matvecs,
+        "seconds": res.seconds,
         "chunk": chunk,
     }
 
