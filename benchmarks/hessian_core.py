@@ -181,7 +181,7 @@ def _power_section(H, v0, lam: float, max_hvps: int) -> dict:
 
 def _warm_up(model, data, loss) -> None:
     """First-call imports and allocations of every path, outside the timings."""
-    for m in ("reduced", "loop"):
+    for m in ("auto", "loop"):
         minibatch_sharpness(
             model,
             loss,
