@@ -13,6 +13,13 @@ For each batch size the plateau levels of the runs that reached EoSS (status
 
 The gap level of a run is its control-variate gap (``gap_cv``: same expectation,
 far smaller variance) when recorded, else the paired MiniBS − FullBS.
+
+The gap *curve* that is fitted (:meth:`Sweep.curve`) keeps every run as its own
+point (seeds are independent replicates at the same b): a window of three batch
+sizes with two seeds each then has 6 points and 4 residual degrees of freedom
+instead of 3 averaged points and 1, and the residual variance of the fit sees the
+seed-to-seed scatter directly. Two batch sizes with replicates are enough for a
+slope (the ``small`` window of the plateau claim).
 """
 
 from __future__ import annotations
@@ -136,6 +143,9 @@ class Sweep:
         gap_source: Per b, "gap_cv" or "gap" (paired) — what the gap is.
         run_ids: Per b, the runs combined.
         excluded: Run id → status, for runs not at EoSS (not in the curves).
+        run_batch_size: Per run with a gap level: its b (replicates repeat b).
+        run_gap: Its plateau gap (raw units).
+        run_gap_se: Its SE.
     """
 
     key: str
@@ -151,6 +161,9 @@ class Sweep:
     gap_source: tuple[str, ...]
     run_ids: tuple[tuple[str, ...], ...]
     excluded: dict[str, str] = field(default_factory=dict)
+    run_batch_size: NDArray[np.float64] | None = None
+    run_gap: NDArray[np.float64] | None = None
+    run_gap_se: NDArray[np.float64] | None = None
 
     @property
     def label(self) -> str:
@@ -159,12 +172,17 @@ class Sweep:
         return f"η = {self.lr:g}{n}"
 
     def curve(self) -> GapCurve:
-        """The plateau gap curve.
+        """The plateau gap curve that is fitted: one point per run (module doc).
 
         Returns:
-            Gap vs b with SEs.
+            Gap vs b with SEs (the per-b combination when per-run points are
+            absent).
         """
-        return GapCurve.of(self.batch_size, self.gap, self.gap_se, self.label)
+        if self.run_gap is None or self.run_batch_size is None:
+            return GapCurve.of(self.batch_size, self.gap, self.gap_se, self.label)
+        return GapCurve.of(
+            self.run_batch_size, self.run_gap, self.run_gap_se, self.label
+        )
 
 
 def _point(dets: Sequence[Any]) -> dict[str, Any]:
@@ -173,7 +191,8 @@ def _point(dets: Sequence[Any]) -> dict[str, Any]:
     ok = [g is not None for g in gaps]
     out: dict[str, Any] = {}
     if any(ok):
-        out["gap"] = combine([g for g in gaps if g is not None])
+        out["gap_levels"] = [g for g in gaps if g is not None]
+        out["gap"] = combine(out["gap_levels"])
         out["gap_source"] = (
             "gap_cv" if all(d.gap_cv is not None for d in dets) else "gap"
         )
@@ -232,6 +251,8 @@ def _assemble(
     def col(name: str, i: int) -> NDArray[np.float64]:
         return np.array([r[1][name][i] for r in rows], dtype=float)
 
+    per_run = [(r[0], lv) for r in rows for lv in r[1]["gap_levels"]]
+
     return Sweep(
         key=key,
         lr=float(lr),
@@ -246,4 +267,7 @@ def _assemble(
         gap_source=tuple(r[1]["gap_source"] for r in rows),
         run_ids=tuple(r[2] for r in rows),
         excluded=dict(sorted(excluded.items())),
+        run_batch_size=np.array([b for b, _ in per_run], dtype=float),
+        run_gap=np.array([lv.mean for _, lv in per_run], dtype=float),
+        run_gap_se=np.array([lv.se for _, lv in per_run], dtype=float),
     )
