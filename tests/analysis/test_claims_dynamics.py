@@ -48,3 +48,14 @@ def test_eta_decrease_followed_inside_the_band(tmp_path):
         tmp_path, "down", level=1.6, steps=4000, schedule=[(2000, 0.01, 16)]
     )
     assert _verdicts([tmp_path])["lr_down"] == "supported"
+
+
+def test_ntk_claim_pools_runs_and_refutes_a_clear_deviation(tmp_path):
+    # three runs whose NTK/MiniBS ratio is 0.98: the pooled interval decides
+    for i in range(3):
+        write_train_run(tmp_path / "ok", f"r{i}", ntk_ratio=0.98, seed=20 + i)
+    assert _verdicts([tmp_path / "ok"])["ntk_tracks_minibs"] == "supported"
+    # one run at 0.6 lies outside [0.9, 1.1] however the others look
+    write_train_run(tmp_path / "bad", "off", ntk_ratio=0.6, seed=30)
+    write_train_run(tmp_path / "bad", "on", ntk_ratio=0.98, seed=31)
+    assert _verdicts([tmp_path / "bad"])["ntk_tracks_minibs"] == "not supported"
