@@ -191,9 +191,10 @@ PRESETS: dict[str, ReproducePreset] = {
     ),
     "cpu": ReproducePreset(
         name="cpu",
-        summary="the fuller CPU study (about 3 h on 2 cores, measured): four simulations, a "
-        "9-point sweep (b = 4..1024) with two seeds on 4096 CIFAR-10 images (MLP "
-        "2x512), a static curve, eta/b forks, noise-injected GD variants, NTK tracking",
+        summary="the fuller CPU study (about 3 h on 2 cores, measured): four "
+        "simulations, a 9-point sweep (b = 4..1024) with two seeds on 4096 CIFAR-10 "
+        "images (MLP 2x512), a static curve, eta/b forks, noise-injected GD variants, "
+        "NTK tracking",
         simulations=_SIMULATIONS,
         study=TrainingStudy(
             base=_CPU_BASE,
