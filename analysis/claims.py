@@ -67,7 +67,7 @@ CLAIMS: dict[str, tuple[str, str]] = {
     ),
     "steeper_near_n": (
         "The gap decays faster near b ≈ n",
-        "gap curves with the data-set size n recorded and ≥ 3 points in [n/4, n]",
+        "gap curves with the data-set size n recorded and ≥ 3 points in [n/4, n)",
     ),
     "lr_down": (
         "Lowering η mid-run: MiniBS re-equilibrates in the EoSS band of the new "

@@ -228,7 +228,7 @@ def _near_row(source: str, cf: CurveFits) -> ClaimRow | None:
     if near is None or far is None:
         return None
     diff, se, df = welch_difference(far, near)
-    rule = "ordering rule: α(b ∈ [n/4, n]) − α(b ∈ [1, n/16]) > 0 (Welch, one-sided 5%)"
+    rule = "ordering rule: α(b ∈ [n/4, n)) − α(b ∈ [1, n/16]) > 0 (Welch, one-sided 5%)"
     measured = f"near n: {fmt_fit(near)}; far: α = {fmt(far.exponent)}"
     dropped = near.n_excluded or "none"
     note = f"n = {cf.n}; gaps ≤ 0 near n are excluded and counted ({dropped})"

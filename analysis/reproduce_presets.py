@@ -183,7 +183,7 @@ PRESETS: dict[str, ReproducePreset] = {
             preset="cpu-mlp",
             batch_sizes=(8, 16, 32, 64, 128, 256),
             static_from=32,
-            static_batch_sizes=_pow2(1, 2048),
+            static_batch_sizes=(*_pow2(1, 1024), 1536, 2048),
             static_batches=16,
             forks=(("lr-down", ("lr=0.02", "steps=5000")),),
             jobs=2,
@@ -202,7 +202,7 @@ PRESETS: dict[str, ReproducePreset] = {
             batch_sizes=_pow2(4, 1024),
             seeds=(0, 1),
             static_from=64,
-            static_batch_sizes=_pow2(1, 4096),
+            static_batch_sizes=(*_pow2(1, 2048), 3072, 4096),
             static_batches=32,
             forks=(
                 ("lr-down", ("lr=0.01", "steps=13000")),
@@ -225,7 +225,7 @@ PRESETS: dict[str, ReproducePreset] = {
             batch_sizes=_pow2(2, 1024),
             seeds=(0, 1),
             static_from=16,
-            static_batch_sizes=_pow2(1, 8192),
+            static_batch_sizes=(*_pow2(1, 4096), 6144, 8192),
             static_batches=64,
             forks=(
                 ("lr-down", ("lr=0.005", "steps=150000")),

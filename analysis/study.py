@@ -9,7 +9,9 @@
   (gap ∝ b^-0.7, then b^-1);
 * ``small`` = [1, 8]: "very small b", where the paper reports a plateau (our
   operationalisation: the smallest powers of two below its mid regime);
-* ``far`` = [1, n/16] and ``near`` = [n/4, n], n the data-set size: sampling a batch
+* ``far`` = [1, n/16] and ``near`` = [n/4, n) (b = n itself is left out: without
+  replacement H_B = H there, so the gap is 0 by construction and any measured value
+  is solver noise), n the data-set size: sampling a batch
   without replacement scales the gradient-noise covariance by (n − b)/(b(n − 1)),
   whose local log-log slope is −(1 + b/(n − b)): −1.07 at b = n/16 but −1.33 at
   n/4, so b ≥ n/4 is where a finite-population steepening must show and b ≤ n/16
@@ -61,7 +63,7 @@ def windows_for(n: int | None) -> dict[str, tuple[float, float] | None]:
     out: dict[str, tuple[float, float] | None] = {"all": None, **WINDOWS}
     if n:
         out["far"] = (1.0, n * FAR_FRACTION)
-        out["near"] = (n * NEAR_FRACTION, float(n))
+        out["near"] = (n * NEAR_FRACTION, float(n - 1))  # b = n: gap ≡ 0
     return out
 
 

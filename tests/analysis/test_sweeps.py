@@ -44,3 +44,18 @@ def test_replicates_give_degrees_of_freedom_and_a_two_b_slope(study):
     assert everything.n_used == 8 and everything.df_resid == 6
     lo, hi = everything.exponent_ci
     assert lo < 0.7 < hi  # the designed exponent is recovered
+
+
+def test_near_window_leaves_out_b_equal_n():
+    """Without replacement H_B = H at b = n: the gap is 0 by construction, so a
+    solver-noise value there must not enter the near-n fit."""
+    from analysis.compare import GapCurve
+    from analysis.study import fit_curve, windows_for
+
+    n = 1024
+    assert windows_for(n)["near"] == (256.0, 1023.0)
+    b = np.array([64.0, 128.0, 256.0, 512.0, 768.0, 1024.0])
+    gap = (n - b) / (n - 1) / b
+    gap[-1] = 1e-9  # noise at b = n
+    near = fit_curve(GapCurve.of(b, gap, None, "c"), n).fit("near")
+    assert near.n_used == 3 and near.n_excluded.get("outside_window") == 3
