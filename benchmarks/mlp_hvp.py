@@ -30,40 +30,24 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from hessian_core import conditions, log, problem  # noqa: E402  (same problem)
 
 from empirical import _batched  # noqa: E402
 from empirical._stacked import StackedBatchHessian, stacked_targets  # noqa: E402
-from empirical.data import ArrayDataset  # noqa: E402
-from empirical.losses import Loss  # noqa: E402
 from empirical.mlp_hvp import ReluMLPHessian  # noqa: E402
 from empirical.mlp_range import MLPRangeHessian, range_operator  # noqa: E402
-from empirical.models import ModelSpec, build_model  # noqa: E402
 from empirical.reduction import reduce_batches  # noqa: E402
 from empirical.sharpness import minibatch_sharpness, sample_batches  # noqa: E402
 
 TOL = 1e-3
 FULL = {"n": 8192, "K": 64, "bs": (4, 16, 64, 256), "loop_K": 16}
 QUICK = {"n": 1024, "K": 16, "bs": (4, 16, 64), "loop_K": 8}
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def problem(n: int, seed: int, device: str):
-    """The problem of benchmarks/hessian_core.py (CPU draws, any device)."""
-    gen = torch.Generator().manual_seed(seed)
-    X = torch.randn(n, 3, 32, 32, generator=gen)
-    y = torch.randint(0, 10, (n,), generator=gen)
-    data = ArrayDataset(X, y, "random-cifar-shaped", 10, {"source": "randn"})
-    model = build_model(ModelSpec("mlp", width=512, depth=2), (3, 32, 32), 10, gen)
-    return model.to(device), data.to(device), Loss("mse")
+# Path -> seed of its Lanczos start vectors (the range path shares reduced's).
+METHODS = {"loop": 2, "reduced": 1, "range": 1}
 
 
 def _sync() -> None:
@@ -107,32 +91,29 @@ def hvp_part(model, data, loss, b: int, n_calls: int) -> dict:
     }
 
 
-def range_minibs(model, loss, data, idx, rng) -> dict:
-    """MiniBS on the batches ``idx`` by the public range path (``method="range"``)."""
-    b = idx.shape[1]
-    res = minibatch_sharpness(
-        model,
-        loss,
-        data,
-        batch_size=b,
-        n_batches=len(idx),
-        rng=rng,
-        tol=TOL,
-        batch_sharpness=False,
-        batch_indices=idx,
-        method="range",
-    )
+def range_chunk(model, data, b: int, K: int) -> int:
+    """Batches per chunk that ``method="range"`` uses (as ``_batched.run_chunks``)."""
     setup = _batched.setup(model, "eval", data.X)
     dim = _batched.problem_dim(setup, "range", int(np.prod(data.X.shape[1:])), b)
     like = setup.like
-    chunk = _batched.auto_chunk(len(idx), dim, like.element_size(), 200, like.device)
-    return {
-        "lambda_max": res.lambda_max,
-        "converged": bool(res.converged.all()),
-        "n_matvecs": res.n_matvecs,
-        "seconds": res.seconds,
-        "chunk": chunk,
-    }
+    return _batched.auto_chunk(K, dim, like.element_size(), 200, like.device)
+
+
+def _minibs(model, loss, data, idx, method: str, seed: int, **kw):
+    """MiniBS of the batches ``idx`` by one public path (no batch sharpness)."""
+    return minibatch_sharpness(
+        model,
+        loss,
+        data,
+        batch_size=idx.shape[1],
+        n_batches=len(idx),
+        rng=np.random.default_rng(seed),
+        tol=TOL,
+        batch_sharpness=False,
+        batch_indices=idx,
+        method=method,
+        **kw,
+    )
 
 
 def starts_part(model, data, loss, b: int, K: int, S: int, seed: int) -> dict:
@@ -176,79 +157,39 @@ def starts_part(model, data, loss, b: int, K: int, S: int, seed: int) -> dict:
 def warm_up(model, loss, data) -> None:
     """First-call imports and allocations of every path, outside the timings."""
     idx = np.arange(8, dtype=np.int64).reshape(2, 4)
-    for method in ("reduced", "loop"):
-        minibatch_sharpness(
-            model,
-            loss,
-            data,
-            batch_size=4,
-            n_batches=2,
-            rng=np.random.default_rng(0),
-            batch_indices=idx,
-            method=method,
-            max_iter=4,
-            batch_sharpness=False,
-        )
-    range_minibs(model, loss, data, idx, np.random.default_rng(0))
+    for method in METHODS:
+        _minibs(model, loss, data, idx, method, 0, max_iter=4)
 
 
 def minibs_part(model, data, loss, cfg, b: int, seed: int, repeats: int) -> dict:
     """Loop vs reduced vs range on the same K batches (best of ``repeats``)."""
     K, kl = cfg["K"], cfg["loop_K"]
     idx = sample_batches(len(data), b, K, np.random.default_rng(seed + b))
-    kw = {"tol": TOL, "batch_sharpness": False, "batch_size": b}
-    times: dict[str, list[float]] = {"loop": [], "reduced": [], "range": []}
+    rows = {"loop": idx[:kl], "reduced": idx, "range": idx}
+    times: dict[str, list[float]] = {m: [] for m in METHODS}
+    out = {}
     for _ in range(repeats):  # interleaved, so load drifts hit every method alike
-        t = time.perf_counter()
-        loop = minibatch_sharpness(
-            model,
-            loss,
-            data,
-            rng=np.random.default_rng(2),
-            batch_indices=idx[:kl],
-            n_batches=kl,
-            method="loop",
-            **kw,
-        )
-        times["loop"].append((time.perf_counter() - t) / kl)
-        t = time.perf_counter()
-        red = minibatch_sharpness(
-            model,
-            loss,
-            data,
-            rng=np.random.default_rng(1),
-            batch_indices=idx,
-            n_batches=K,
-            method="reduced",
-            **kw,
-        )
-        times["reduced"].append((time.perf_counter() - t) / K)
-        rng = range_minibs(model, loss, data, idx, np.random.default_rng(1))
-        times["range"].append(rng["seconds"] / K)
+        for method, rng_seed in METHODS.items():
+            out[method] = _minibs(model, loss, data, rows[method], method, rng_seed)
+            times[method].append(out[method].seconds / len(rows[method]))
     best = {k: 1e3 * min(v) for k, v in times.items()}
-    lam_loop, lam_red, lam_rng = loop.lambda_max, red.lambda_max, rng["lambda_max"]
+    lam = {m: r.lambda_max for m, r in out.items()}
     return {
         **{f"{k}_ms_per_batch": v for k, v in best.items()},
         "range_vs_loop": best["loop"] / best["range"],
         "reduced_vs_loop": best["loop"] / best["reduced"],
         "range_vs_reduced": best["reduced"] / best["range"],
         "max_rel_diff_range_loop": float(
-            np.max(np.abs(lam_rng[:kl] - lam_loop) / lam_loop)
+            np.max(np.abs(lam["range"][:kl] - lam["loop"]) / lam["loop"])
         ),
         "max_rel_diff_range_reduced": float(
-            np.max(np.abs(lam_rng - lam_red) / lam_red)
+            np.max(np.abs(lam["range"] - lam["reduced"]) / lam["reduced"])
         ),
-        "hvps": {
-            "loop": loop.n_matvecs,
-            "reduced": red.n_matvecs,
-            "range": rng["n_matvecs"],
-        },
-        "range_chunk": rng["chunk"],
-        "all_converged": bool(
-            loop.converged.all() and red.converged.all() and rng["converged"]
-        ),
-        "minibs_range": float(np.mean(lam_rng)),
-        "minibs_reduced": red.minibs,
+        "hvps": {m: r.n_matvecs for m, r in out.items()},
+        "range_chunk": range_chunk(model, data, b, K),
+        "all_converged": bool(all(r.converged.all() for r in out.values())),
+        "minibs_range": out["range"].minibs,
+        "minibs_reduced": out["reduced"].minibs,
     }
 
 
@@ -314,15 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             "model": "mlp 3072-512-512-10",
             "loss": loss.name,
         },
-        "conditions": {
-            "threads": args.threads,
-            "cpus": os.cpu_count(),
-            "device": args.device,
-            "load_avg_start": os.getloadavg()[0],
-            "torch": torch.__version__,
-            "machine": platform.processor() or platform.machine(),
-            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
-        },
+        "conditions": {**conditions(args.threads), "device": args.device},
     }
     if "hvp" in args.parts:
         res["hvp"] = {}
