@@ -142,10 +142,10 @@ class Sweep:
         fullbs_se: Its SE.
         gap_source: Per b, "gap_cv" or "gap" (paired) — what the gap is.
         run_ids: Per b, the runs combined.
-        excluded: Run id → status, for runs not at EoSS (not in the curves).
         run_batch_size: Per run with a gap level: its b (replicates repeat b).
         run_gap: Its plateau gap (raw units).
         run_gap_se: Its SE.
+        excluded: Run id → status, for runs not at EoSS (not in the curves).
     """
 
     key: str
@@ -160,10 +160,10 @@ class Sweep:
     fullbs_se: NDArray[np.float64]
     gap_source: tuple[str, ...]
     run_ids: tuple[tuple[str, ...], ...]
+    run_batch_size: NDArray[np.float64]
+    run_gap: NDArray[np.float64]
+    run_gap_se: NDArray[np.float64]
     excluded: dict[str, str] = field(default_factory=dict)
-    run_batch_size: NDArray[np.float64] | None = None
-    run_gap: NDArray[np.float64] | None = None
-    run_gap_se: NDArray[np.float64] | None = None
 
     @property
     def label(self) -> str:
@@ -175,11 +175,8 @@ class Sweep:
         """The plateau gap curve that is fitted: one point per run (module doc).
 
         Returns:
-            Gap vs b with SEs (the per-b combination when per-run points are
-            absent).
+            Gap vs b with SEs.
         """
-        if self.run_gap is None or self.run_batch_size is None:
-            return GapCurve.of(self.batch_size, self.gap, self.gap_se, self.label)
         return GapCurve.of(
             self.run_batch_size, self.run_gap, self.run_gap_se, self.label
         )
@@ -266,8 +263,8 @@ def _assemble(
         fullbs_se=col("fullbs", 1),
         gap_source=tuple(r[1]["gap_source"] for r in rows),
         run_ids=tuple(r[2] for r in rows),
-        excluded=dict(sorted(excluded.items())),
         run_batch_size=np.array([b for b, _ in per_run], dtype=float),
         run_gap=np.array([lv.mean for _, lv in per_run], dtype=float),
         run_gap_se=np.array([lv.se for _, lv in per_run], dtype=float),
+        excluded=dict(sorted(excluded.items())),
     )
