@@ -1,63 +1,43 @@
 """Analysis pillar: fits, EoSS detection, figures, reports, records and the CLI.
 
 Public names are imported lazily (PEP 562), so that ``eoss --help`` does not pay
-for statsmodels and matplotlib; ``from analysis import fit_power_law`` works as
+for statsmodels and matplotlib; ``from eoss.analysis import fit_power_law`` works as
 usual.
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import Any
+from eoss._lazy import lazy_exports
 
 _EXPORTS = {
     # power laws and model comparison
-    "PowerLawFit": "analysis.powerlaw",
-    "fit_power_law": "analysis.powerlaw",
-    "SegmentedFit": "analysis.segmented",
-    "fit_segmented": "analysis.segmented",
-    "SegmentComparison": "analysis.model_selection",
-    "compare_segment_models": "analysis.model_selection",
-    "GapCurve": "analysis.compare",
-    "ExponentComparison": "analysis.compare",
-    "compare_exponents": "analysis.compare",
+    "PowerLawFit": "eoss.analysis.stats.powerlaw",
+    "fit_power_law": "eoss.analysis.stats.powerlaw",
+    "SegmentedFit": "eoss.analysis.stats.segmented",
+    "fit_segmented": "eoss.analysis.stats.segmented",
+    "SegmentComparison": "eoss.analysis.stats.model_selection",
+    "compare_segment_models": "eoss.analysis.stats.model_selection",
+    "GapCurve": "eoss.analysis.stats.compare",
+    "ExponentComparison": "eoss.analysis.stats.compare",
+    "compare_exponents": "eoss.analysis.stats.compare",
     # EoSS detection
-    "Criteria": "analysis.plateau",
-    "RunDetection": "analysis.plateau",
-    "detect_eoss": "analysis.plateau",
+    "Criteria": "eoss.analysis.study.plateau",
+    "RunDetection": "eoss.analysis.study.plateau",
+    "detect_eoss": "eoss.analysis.study.plateau",
     # reports
-    "ReportResult": "analysis.report",
-    "build_report": "analysis.report",
-    "evaluate_claims": "analysis.report",
+    "ReportResult": "eoss.analysis.report.build",
+    "build_report": "eoss.analysis.report.build",
+    "evaluate_claims": "eoss.analysis.report.build",
     # records (all file I/O)
-    "RunDir": "analysis.records",
-    "read_jsonl": "analysis.records",
-    "write_json": "analysis.records",
-    "env_info": "analysis.records",
+    "RunDir": "eoss.analysis.records.run_dir",
+    "read_jsonl": "eoss.analysis.records.io",
+    "write_json": "eoss.analysis.records.io",
+    "env_info": "eoss.analysis.records.env",
     # runs and data
-    "load_model": "analysis.runs",
-    "load_dataset": "analysis.datasets",
+    "load_model": "eoss.analysis.cli.runs",
+    "load_dataset": "eoss.analysis.cli.data_root",
     # reproduction
-    "get_preset": "analysis.reproduce",
+    "get_preset": "eoss.analysis.cli.plan",
     # command line
-    "main": "analysis.cli",
+    "main": "eoss.analysis.cli.main",
 }
 
-__all__ = list(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    """Import public names on first use.
-
-    Args:
-        name: Attribute name.
-
-    Returns:
-        The attribute.
-
-    Raises:
-        AttributeError: If ``name`` is not a public name.
-    """
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'analysis' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

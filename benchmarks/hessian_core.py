@@ -32,19 +32,16 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 import scipy.sparse.linalg  # noqa: E402
 import torch  # noqa: E402
-
-from empirical.data import ArrayDataset  # noqa: E402
-from empirical.gauss_newton import ntk_lambda_max  # noqa: E402
-from empirical.hessian import HessianOperator  # noqa: E402
-from empirical.lanczos import lanczos  # noqa: E402
-from empirical.losses import Loss  # noqa: E402
-from empirical.models import ModelSpec, build_model  # noqa: E402
-from empirical.power_iteration import power_iteration  # noqa: E402
-from empirical.sharpness import (  # noqa: E402
-    full_sharpness,
-    minibatch_sharpness,
-    sample_batches,
-)
+from eoss.empirical.data.arrays import ArrayDataset  # noqa: E402
+from eoss.empirical.estimators.full_batch import full_sharpness
+from eoss.empirical.estimators.minibatch import minibatch_sharpness
+from eoss.empirical.estimators.ntk import ntk_lambda_max  # noqa: E402
+from eoss.empirical.losses import Loss  # noqa: E402
+from eoss.empirical.models import ModelSpec, build_model  # noqa: E402
+from eoss.empirical.operators.batched import sample_batches
+from eoss.empirical.operators.hessian import HessianOperator  # noqa: E402
+from eoss.empirical.solvers.lanczos import lanczos  # noqa: E402
+from eoss.empirical.solvers.power_iteration import power_iteration  # noqa: E402
 
 TARGET = 1e-3
 FULL = {"n": 8192, "power_max": 1000, "K": 64, "bs": (4, 16, 64, 256), "loop_K": 64}

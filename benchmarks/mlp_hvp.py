@@ -34,14 +34,14 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from eoss.empirical.estimators.minibatch import minibatch_sharpness, sample_batches  # noqa: E402
+from eoss.empirical.operators import batched as _batched  # noqa: E402
+from eoss.empirical.operators.batched import sample_batches
+from eoss.empirical.operators.relu_mlp import ReluMLPHessian  # noqa: E402
+from eoss.empirical.operators.relu_mlp_range import MLPRangeHessian, range_operator  # noqa: E402
+from eoss.empirical.operators.span_reduction import reduce_batches  # noqa: E402
+from eoss.empirical.operators.stacked import StackedBatchHessian, stacked_targets  # noqa: E402
 from hessian_core import conditions, log, problem  # noqa: E402  (same problem)
-
-from empirical import _batched  # noqa: E402
-from empirical._stacked import StackedBatchHessian, stacked_targets  # noqa: E402
-from empirical.mlp_hvp import ReluMLPHessian  # noqa: E402
-from empirical.mlp_range import MLPRangeHessian, range_operator  # noqa: E402
-from empirical.reduction import reduce_batches  # noqa: E402
-from empirical.sharpness import minibatch_sharpness, sample_batches  # noqa: E402
 
 TOL = 1e-3
 FULL = {"n": 8192, "K": 64, "bs": (4, 16, 64, 256), "loop_K": 16}

@@ -4,72 +4,52 @@ Public names are imported lazily (PEP 562), so importing a submodule does not lo
 the whole pillar.
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import Any
+from eoss._lazy import lazy_exports
 
 _EXPORTS = {
     # loss conventions
-    "Loss": "empirical.losses",
-    "get_loss": "empirical.losses",
+    "Loss": "eoss.empirical.losses",
+    "get_loss": "eoss.empirical.losses",
     # linear operators
-    "HessianOperator": "empirical.hessian",
-    "minibatch_hessian": "empirical.hessian",
-    "GaussNewtonOperator": "empirical.gauss_newton",
+    "HessianOperator": "eoss.empirical.operators.hessian",
+    "minibatch_hessian": "eoss.empirical.operators.hessian",
+    "GaussNewtonOperator": "eoss.empirical.operators.gauss_newton",
     # eigen-solvers
-    "LanczosResult": "empirical.lanczos",
-    "lanczos": "empirical.lanczos",
-    "PowerIterationResult": "empirical.power_iteration",
-    "power_iteration": "empirical.power_iteration",
+    "LanczosResult": "eoss.empirical.solvers.lanczos",
+    "lanczos": "eoss.empirical.solvers.lanczos",
+    "PowerIterationResult": "eoss.empirical.solvers.power_iteration",
+    "power_iteration": "eoss.empirical.solvers.power_iteration",
     # parameter-space reduction
-    "ReducedBatches": "empirical.reduction",
-    "reduce_batches": "empirical.reduction",
-    "supports_reduction": "empirical.reduction",
+    "ReducedBatches": "eoss.empirical.operators.span_reduction",
+    "reduce_batches": "eoss.empirical.operators.span_reduction",
+    "supports_reduction": "eoss.empirical.operators.span_reduction",
     # sharpness estimators
-    "FullSharpness": "empirical.sharpness",
-    "MiniBatchSharpness": "empirical.sharpness",
-    "full_sharpness": "empirical.sharpness",
-    "minibatch_sharpness": "empirical.sharpness",
-    "batch_lambda_max": "empirical.sharpness",
-    "NTKSharpness": "empirical.gauss_newton",
-    "ntk_lambda_max": "empirical.gauss_newton",
+    "FullSharpness": "eoss.empirical.estimators.full_batch",
+    "MiniBatchSharpness": "eoss.empirical.estimators.minibatch",
+    "full_sharpness": "eoss.empirical.estimators.full_batch",
+    "minibatch_sharpness": "eoss.empirical.estimators.minibatch",
+    "batch_lambda_max": "eoss.empirical.estimators.minibatch",
+    "NTKSharpness": "eoss.empirical.estimators.ntk",
+    "ntk_lambda_max": "eoss.empirical.estimators.ntk",
     # models and data
-    "ModelSpec": "empirical.models",
-    "MODEL_REGISTRY": "empirical.models",
-    "build_model": "empirical.models",
-    "ArrayDataset": "empirical.data",
-    "load_npz": "empirical.data",
-    "synthetic_classification": "empirical.data",
-    "load_cifar10": "empirical.cifar10",
+    "ModelSpec": "eoss.empirical.models",
+    "MODEL_REGISTRY": "eoss.empirical.models",
+    "build_model": "eoss.empirical.models",
+    "ArrayDataset": "eoss.empirical.data.arrays",
+    "load_npz": "eoss.empirical.data.arrays",
+    "synthetic_classification": "eoss.empirical.data.arrays",
+    "load_cifar10": "eoss.empirical.data.cifar10",
     # training
-    "TrainConfig": "empirical.config",
-    "preset": "empirical.presets",
-    "noisy_gradient": "empirical.noise",
-    "Schedule": "empirical.schedules",
-    "Tracker": "empirical.tracking",
-    "TrainHistory": "empirical.train",
-    "run": "empirical.train",
+    "TrainConfig": "eoss.empirical.training.config",
+    "preset": "eoss.empirical.training.presets",
+    "noisy_gradient": "eoss.empirical.training.noise",
+    "Schedule": "eoss.empirical.training.schedules",
+    "Tracker": "eoss.empirical.training.tracking",
+    "TrainHistory": "eoss.empirical.training.loop",
+    "run": "eoss.empirical.training.loop",
     # randomness
-    "numpy_rng": "empirical.rng",
-    "torch_gen": "empirical.rng",
+    "numpy_rng": "eoss.empirical.rng",
+    "torch_gen": "eoss.empirical.rng",
 }
 
-__all__ = list(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    """Import public names on first use.
-
-    Args:
-        name: Attribute name.
-
-    Returns:
-        The attribute.
-
-    Raises:
-        AttributeError: If ``name`` is not a public name.
-    """
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'empirical' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -13,7 +13,7 @@ FORBIDDEN = {
         "torch",
         "statsmodels",
         "matplotlib",
-        "pandas",
+
         "empirical",
         "analysis",
     },

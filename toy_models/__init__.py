@@ -5,75 +5,54 @@ Symbolic derivations (each a :class:`~toy_models.derivation.Derivation` with a
 simulation of the MiniBS − FullBS gap of sums of per-sample Hessians.
 """
 
-from __future__ import annotations
+from eoss._lazy import lazy_exports
 
-import importlib
-from typing import Any
-
-# Public names, imported on first use (PEP 562): sympy and scipy load only when needed.
 _EXPORTS = {
     # derivation results
-    "Check": "toy_models.derivation",
-    "ClaimVerdict": "toy_models.derivation",
-    "Derivation": "toy_models.derivation",
-    "Verification": "toy_models.derivation",
+    "Check": "eoss.toy_models.derivations.result",
+    "ClaimVerdict": "eoss.toy_models.derivations.result",
+    "Derivation": "eoss.toy_models.derivations.result",
+    "Verification": "eoss.toy_models.derivations.result",
     # symbolic derivations
-    "diagonal_network": "toy_models.diagonal_net",
-    "evaluate": "toy_models.diagonal_net",
-    "paper_claims": "toy_models.diagonal_net",
-    "eos_threshold": "toy_models.stability",
-    "eos_threshold_derivation": "toy_models.stability",
-    "lemma41": "toy_models.subadditivity",
-    "subadditivity_gap": "toy_models.subadditivity",
-    "bernstein_derivation": "toy_models.matrix_bernstein",
+    "diagonal_network": "eoss.toy_models.derivations.diagonal_network",
+    "evaluate": "eoss.toy_models.derivations.diagonal_network",
+    "paper_claims": "eoss.toy_models.derivations.diagonal_network",
+    "eos_threshold": "eoss.toy_models.derivations.eos_threshold",
+    "eos_threshold_derivation": "eoss.toy_models.derivations.eos_threshold",
+    "lemma41": "eoss.toy_models.derivations.subadditivity",
+    "subadditivity_gap": "eoss.toy_models.derivations.subadditivity",
+    "bernstein_derivation": "eoss.toy_models.derivations.bernstein",
     # matrix concentration
-    "expected_norm_bound": "toy_models.matrix_bernstein",
-    "expected_lambda_max_bound": "toy_models.matrix_bernstein",
-    "expected_lambda_max_bound_intrinsic": "toy_models.intrinsic_bernstein",
-    "intrinsic_dimension": "toy_models.intrinsic_bernstein",
-    "bernstein_parameters": "toy_models.matrix_bernstein",
-    "crossover_batch_size": "toy_models.matrix_bernstein",
-    "tail_bound": "toy_models.matrix_bernstein",
-    "perturbative_gap": "toy_models.gap_perturbation",
-    "PerturbativeGap": "toy_models.gap_perturbation",
+    "expected_norm_bound": "eoss.toy_models.theory.bernstein",
+    "expected_lambda_max_bound": "eoss.toy_models.theory.bernstein",
+    "expected_lambda_max_bound_intrinsic": "eoss.toy_models.theory.intrinsic_bernstein",
+    "intrinsic_dimension": "eoss.toy_models.theory.intrinsic_bernstein",
+    "bernstein_parameters": "eoss.toy_models.theory.bernstein",
+    "crossover_batch_size": "eoss.toy_models.theory.bernstein",
+    "tail_bound": "eoss.toy_models.theory.bernstein",
+    "perturbative_gap": "eoss.toy_models.theory.perturbation",
+    "PerturbativeGap": "eoss.toy_models.theory.perturbation",
     # random-matrix gap simulation
-    "FAMILY_NAMES": "toy_models.hessian_families",
-    "make_family": "toy_models.hessian_families",
-    "FactorSample": "toy_models.factor_sample",
-    "SAMPLINGS": "toy_models.batch_sampling",
-    "draw_batches": "toy_models.batch_sampling",
-    "exact_gap": "toy_models.batch_sampling",
-    "batch_tops": "toy_models.batch_spectra",
-    "top_eigvalsh": "toy_models.top_eigenvalue",
-    "GapConfig": "toy_models.gap_simulation",
-    "GapEstimate": "toy_models.gap_simulation",
-    "GapSimulation": "toy_models.gap_simulation",
-    "simulate_gap": "toy_models.gap_simulation",
+    "FAMILY_NAMES": "eoss.toy_models.random_matrix.families",
+    "make_family": "eoss.toy_models.random_matrix.families",
+    "FactorSample": "eoss.toy_models.random_matrix.factor_sample",
+    "SAMPLINGS": "eoss.toy_models.random_matrix.sampling",
+    "draw_batches": "eoss.toy_models.random_matrix.sampling",
+    "exact_gap": "eoss.toy_models.random_matrix.sampling",
+    "batch_tops": "eoss.toy_models.random_matrix.batch_spectra",
+    "top_eigvalsh": "eoss.toy_models.random_matrix.top_eigenvalue",
+    "GapConfig": "eoss.toy_models.random_matrix.simulation",
+    "GapEstimate": "eoss.toy_models.random_matrix.simulation",
+    "GapSimulation": "eoss.toy_models.random_matrix.simulation",
+    "simulate_gap": "eoss.toy_models.random_matrix.simulation",
     # theory overlays
-    "GapTheory": "toy_models.gap_theory",
-    "gap_theory": "toy_models.gap_theory",
-    "windowed_slopes": "toy_models.gap_theory",
-    "mp_top_edge": "toy_models.rmt_edges",
-    "bbp_top": "toy_models.rmt_edges",
-    "orthogonal_fullbs": "toy_models.orthogonal_family",
-    "orthogonal_minibs": "toy_models.orthogonal_family",
+    "GapTheory": "eoss.toy_models.theory.overlays",
+    "gap_theory": "eoss.toy_models.theory.overlays",
+    "windowed_slopes": "eoss.toy_models.theory.overlays",
+    "mp_top_edge": "eoss.toy_models.theory.rmt_edges",
+    "bbp_top": "eoss.toy_models.theory.rmt_edges",
+    "orthogonal_fullbs": "eoss.toy_models.random_matrix.orthogonal",
+    "orthogonal_minibs": "eoss.toy_models.random_matrix.orthogonal",
 }
 
-__all__ = list(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    """Import public names on first use.
-
-    Args:
-        name: Attribute name.
-
-    Returns:
-        The attribute.
-
-    Raises:
-        AttributeError: If ``name`` is not a public name.
-    """
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'toy_models' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -1,7 +1,6 @@
 import pytest
 import torch
-
-from empirical.losses import LOSS_NAMES, get_loss
+from eoss.empirical.losses import LOSS_NAMES, get_loss
 
 
 def test_scalings_relate_exactly():

@@ -1,10 +1,9 @@
 import numpy as np
 import pytest
 import torch
-
-from empirical.data import load_npz, synthetic_classification
-from empirical.models import ModelSpec, build_model
-from empirical.rng import numpy_rng, stream_seed, torch_gen
+from eoss.empirical.data.arrays import load_npz, synthetic_classification
+from eoss.empirical.models import ModelSpec, build_model
+from eoss.empirical.rng import numpy_rng, stream_seed, torch_gen
 
 
 def test_mlp_shapes_and_seeded_init():

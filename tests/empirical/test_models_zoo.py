@@ -3,15 +3,9 @@ import math
 import numpy as np
 import pytest
 import torch
+from eoss.empirical.models import ModelSpec, PadShortcut, build_model, has_batchnorm
+from eoss.empirical.rng import torch_gen
 from torch import nn
-
-from empirical.models import (
-    ModelSpec,
-    PadShortcut,
-    build_model,
-    has_batchnorm,
-)
-from empirical.rng import torch_gen
 
 IMG = (3, 32, 32)
 

@@ -1,0 +1,357 @@
+"""Claims about training dynamics: EoSS band, FullBS < MiniBS, schedules, noise, NTK.
+
+Each function takes a :class:`eoss.analysis.study.study.Study` and returns claim rows
+(:mod:`eoss.analysis.claims.table`). "At 2/η" means a 95 % interval within [1 − δ, 1 + δ] in
+units of 2/η, with δ the detection's ``reach_tol`` (0.1 by default).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+from eoss.analysis.claims.table import (
+    ClaimRow,
+    band_verdict,
+    fmt,
+    fmt_level,
+    not_measured,
+    row,
+)
+from eoss.analysis.records.reader import RunTables, find_key
+from eoss.analysis.stats.batch_means import Level
+from eoss.analysis.study.plateau import PhaseDetection
+from eoss.analysis.study.study import Study
+from scipy import stats
+
+NOISE_KINDS = ("gaussian", "diagonal", "isotropic")
+# Where MiniBS sits at EoSS, in units of 2/η: the paper's "[2/η, 4/η]".
+EOSS_BAND = (1.0, 2.0)
+
+
+def noise_kind(run: RunTables) -> str:
+    """The injected-noise kind of a run ("none" for plain SGD/GD).
+
+    Args:
+        run: The run.
+
+    Returns:
+        ``noise.kind`` from the config, or "none".
+    """
+    kind = find_key(run.config.get("noise", {}), "kind")
+    return str(kind) if kind else "none"
+
+
+def _sgd_first_phases(study: Study) -> list[tuple[RunTables, PhaseDetection]]:
+    return [(r, d.first) for r, d in study.detections if noise_kind(r) == "none"]
+
+
+def _statuses(items: list[tuple[RunTables, PhaseDetection]]) -> str:
+    counts: dict[str, int] = defaultdict(int)
+    for _, d in items:
+        counts[d.status] += 1
+    return ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
+
+
+def _band_rows(
+    study: Study, key: str, name: str, lo: float, hi: float, rule: str
+) -> list[ClaimRow]:
+    items = _sgd_first_phases(study)
+    if not items:
+        return [not_measured(key)]
+    levels = [(r.run_id, d.normalised(name)) for r, d in items if d.status == "eoss"]
+    levels = [(rid, lv) for rid, lv in levels if lv is not None]
+    note = f"run statuses — {_statuses(items)}"
+    if not levels:
+        return [
+            row(
+                key,
+                f"{len(items)} runs",
+                "no run has an EoSS plateau",
+                "inconclusive",
+                rule,
+                note,
+            )
+        ]
+    inside = sum(lo <= lv.ci[0] and lv.ci[1] <= hi for _, lv in levels)
+    means = [lv.mean for _, lv in levels]
+    measured = (
+        f"{inside}/{len(levels)} intervals inside; levels {fmt(min(means))}–"
+        f"{fmt(max(means))} (units of 2/η)"
+    )
+    if len(levels) == 1:
+        measured = f"{fmt_level(levels[0][1])} (units of 2/η)"
+    verdict = band_verdict([lv for _, lv in levels], lo, hi)
+    return [row(key, f"{len(levels)} runs at EoSS", measured, verdict, rule, note)]
+
+
+def minibs_band(study: Study) -> list[ClaimRow]:
+    """MiniBS plateau within [2/η, 4/η].
+
+    Args:
+        study: The study.
+
+    Returns:
+        One row (or a not-measured row).
+    """
+    rule = "band rule: plateau MiniBS/(2/η) 95% CI ⊂ [1, 2] for every run at EoSS"
+    return _band_rows(study, "minibs_band", "minibs", *EOSS_BAND, rule)
+
+
+def batch_sharpness_at_threshold(study: Study) -> list[ClaimRow]:
+    """Batch-sharpness plateau at 2/η.
+
+    Args:
+        study: The study.
+
+    Returns:
+        One row.
+    """
+    d = study.criteria.reach_tol
+    rule = f"band rule: plateau batch sharpness/(2/η) 95% CI ⊂ [{1 - d:g}, {1 + d:g}]"
+    return _band_rows(
+        study, "batch_sharpness_at_threshold", "batch_sharpness", 1 - d, 1 + d, rule
+    )
+
+
+def fullbs_below_minibs(study: Study) -> list[ClaimRow]:
+    """No measurement with FullBS significantly above MiniBS.
+
+    Args:
+        study: The study.
+
+    Returns:
+        One row.
+    """
+    z = study.criteria.violation_z
+    pairs = sum(p.n_pairs for _, d in study.detections for p in d.phases)
+    bad = sum(p.n_violations for _, d in study.detections for p in d.phases)
+    st_pairs = st_bad = 0
+    for t in study.inputs.static:
+        gap, se = t.columns.get("gap"), t.columns.get("gap_se")
+        if gap is not None and se is not None:
+            ok = np.isfinite(gap)
+            st_pairs += int(ok.sum())
+            st_bad += int((ok & (gap < -z * np.nan_to_num(se))).sum())
+    if pairs + st_pairs == 0:
+        return [not_measured("fullbs_below_minibs")]
+    rule = f"not supported if any MiniBS − FullBS < −{z:g}·SE; else supported"
+    measured = (
+        f"{bad}/{pairs} trajectory pairs and {st_bad}/{st_pairs} static points "
+        f"with FullBS above MiniBS by > {z:g} SE"
+    )
+    note = (
+        "E_B λ_max(H_B) ≥ λ_max(E_B H_B) = FullBS holds exactly (λ_max is convex, "
+        "Jensen), so any violation is Monte-Carlo or solver error"
+    )
+    verdict = "not supported" if bad + st_bad else "supported"
+    return [
+        row(
+            "fullbs_below_minibs",
+            "all runs and static curves",
+            measured,
+            verdict,
+            rule,
+            note,
+        )
+    ]
+
+
+def schedule_changes(study: Study) -> list[ClaimRow]:
+    """MiniBS re-equilibrates at the new 2/η after η / b changes.
+
+    Args:
+        study: The study.
+
+    Returns:
+        One row per kind of change (not-measured rows for kinds absent).
+    """
+    by_kind: dict[str, list[tuple[str, PhaseDetection]]] = defaultdict(list)
+    for run, det in study.detections:
+        for ph in det.phases:  # later phases, and forks that changed η or b
+            if ph.phase.change != "start":
+                by_kind[ph.phase.change].append((run.run_id, ph))
+    rows = []
+    # The band of claim "minibs_band" in units of the *new* 2/η: a factor-2 change
+    # of η moves that band by a factor 2, so a MiniBS that did not follow the new
+    # threshold falls outside it.
+    rule = (
+        f"band rule on MiniBS/(2/η_new) after a change: CI ⊂ [{EOSS_BAND[0]:g}, "
+        f"{EOSS_BAND[1]:g}] (the EoSS band of claim 1, in units of the new 2/η)"
+    )
+    for key in ("lr_down", "lr_up", "batch_size_up"):
+        items = by_kind.get(key, [])
+        if not items:
+            rows.append(not_measured(key))
+            continue
+        levels = [ph.normalised("minibs") for _, ph in items if ph.status == "eoss"]
+        missing = [f"{rid}: {ph.status}" for rid, ph in items if ph.status != "eoss"]
+        verdict = band_verdict(levels, *EOSS_BAND) if levels else "inconclusive"
+        if missing and verdict == "supported":
+            verdict = "inconclusive"
+        measured = (
+            "; ".join(fmt_level(lv) for lv in levels) or "not at EoSS after the change"
+        )
+        note = (
+            ("not at EoSS after the change — " + ", ".join(missing)) if missing else ""
+        )
+        rows.append(
+            row(
+                key,
+                f"{len(items)} changes",
+                measured + " (units of new 2/η)",
+                verdict,
+                rule,
+                note,
+            )
+        )
+    return rows
+
+
+def _regime(ph: PhaseDetection, d: float) -> str:
+    """EoSS (MiniBS in its band, FullBS below 2/η), EoS (FullBS at 2/η), or neither.
+
+    Units of 2/η. EoS: the FullBS interval meets [1 − δ, 1 + δ]. EoSS: the MiniBS
+    interval meets the EoSS band [1 − δ, 2 + δ] while the FullBS interval lies below
+    1 − δ. A phase that did not reach 2/η keeps its detection status.
+    """
+    if ph.status != "eoss":
+        return ph.status
+    mb, fb = ph.normalised("minibs"), ph.normalised("fullbs")
+
+    def meets(lv: Level | None, lo: float, hi: float) -> bool:
+        return lv is not None and lv.ci[0] <= hi and lv.ci[1] >= lo
+
+    if meets(fb, 1 - d, 1 + d):
+        return "EoS"
+    lo, hi = EOSS_BAND
+    if meets(mb, lo - d, hi + d) and fb is not None and fb.ci[1] < 1 - d:
+        return "EoSS"
+    return "neither"
+
+
+def _noise_verdict(full: list[str], others: list[str]) -> str:
+    """Supported iff every full-covariance run is EoSS and no other run is."""
+    if any(r == "EoSS" for r in others) or any(r in ("EoS", "neither") for r in full):
+        return "not supported"
+    not_eoss = ("EoS", "neither", "converged_before_eoss")
+    all_full = bool(full) and all(r == "EoSS" for r in full)
+    if all_full and others and all(r in not_eoss for r in others):
+        return "supported"
+    return "inconclusive"
+
+
+def noise_variants(study: Study) -> list[ClaimRow]:
+    """Only full-covariance noise-injected GD shows EoSS.
+
+    Args:
+        study: The study.
+
+    Returns:
+        One row.
+    """
+    d = study.criteria.reach_tol
+    regimes: dict[str, list[str]] = defaultdict(list)
+    for run, det in study.detections:
+        kind = noise_kind(run)
+        if kind in NOISE_KINDS:
+            regimes[kind].append(_regime(det.first, d))
+    if not regimes:
+        return [not_measured("noise_full_covariance_only")]
+    measured = "; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(regimes.items()))
+    full = regimes.get("gaussian", [])
+    verdict = _noise_verdict(
+        full, regimes.get("diagonal", []) + regimes.get("isotropic", [])
+    )
+    lo, hi = EOSS_BAND
+    rule = (
+        f"EoSS = MiniBS CI meets [{lo - d:g}, {hi + d:g}]·2/η and FullBS CI below "
+        f"{1 - d:g}·2/η; EoS = FullBS CI meets [{1 - d:g}, {1 + d:g}]·2/η"
+    )
+    note = "gaussian = the exact mini-batch noise covariance"
+    missing = [k for k in NOISE_KINDS if k not in regimes]
+    if missing:
+        note += "; missing variants: " + ", ".join(missing)
+    return [
+        row(
+            "noise_full_covariance_only",
+            f"{sum(map(len, regimes.values()))} runs",
+            measured,
+            verdict,
+            rule,
+            note,
+        )
+    ]
+
+
+def pooled_level(levels: list[Level]) -> Level:
+    """Mean of per-run levels with the between-run SE sd/√k and a t(k − 1) interval.
+
+    Args:
+        levels: One level per run (k ≥ 1; k = 1 gives NaN bounds).
+
+    Returns:
+        The pooled level.
+    """
+    means = np.array([lv.mean for lv in levels], dtype=float)
+    k = len(means)
+    m = float(means.mean())
+    if k < 2:
+        return Level(m, float("nan"), (float("nan"), float("nan")), k, k, None)
+    se = float(means.std(ddof=1) / np.sqrt(k))
+    q = float(stats.t.ppf(0.975, k - 1))
+    return Level(m, se, (m - q * se, m + q * se), k, k, None)
+
+
+def ntk_tracks_minibs(study: Study) -> list[ClaimRow]:
+    """NTK λ_max / MiniBS at the plateau within [1 − δ, 1 + δ].
+
+    Args:
+        study: The study.
+
+    Returns:
+        One row.
+    """
+    d = study.criteria.reach_tol
+    items = [(r.run_id, det.first) for r, det in study.detections if r.has("ntk")]
+    if not items:
+        return [not_measured("ntk_tracks_minibs")]
+    levels = [ph.ntk_ratio for _, ph in items if ph.ntk_ratio is not None]
+    if not levels:
+        return [
+            row(
+                "ntk_tracks_minibs",
+                f"{len(items)} runs",
+                "no paired plateau measurements",
+                "inconclusive",
+                "—",
+            )
+        ]
+    lo, hi = 1 - d, 1 + d
+    pooled = pooled_level(levels)
+    inside = sum(lo <= lv.ci[0] and lv.ci[1] <= hi for lv in levels)
+    rule = (
+        f"band rule: no run's plateau NTK λ_max / MiniBS 95% CI outside "
+        f"[{lo:g}, {hi:g}], and the pooled ratio's CI (mean over runs, t on k − 1 df) "
+        "inside it"
+    )
+    measured = (
+        f"pooled {fmt_level(pooled)} over {len(levels)} runs; "
+        f"{inside}/{len(levels)} run intervals inside; per run: "
+        + "; ".join(f"{fmt_level(lv)}" for lv in levels)
+    )
+    if band_verdict(levels, lo, hi) == "not supported":
+        verdict = "not supported"
+    else:
+        verdict = band_verdict([pooled], lo, hi)
+    return [
+        row(
+            "ntk_tracks_minibs",
+            f"{len(levels)} runs",
+            measured,
+            verdict,
+            rule,
+            "runs with few NTK measurements have wide intervals; the pooled ratio "
+            "is the typical one",
+        )
+    ]

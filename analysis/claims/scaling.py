@@ -1,0 +1,380 @@
+"""Claims about how the gap scales with b: static, trained, random-matrix, symbolic.
+
+Each function takes a :class:`eoss.analysis.study.study.Study` and returns claim rows
+(:mod:`eoss.analysis.claims.table`), one per data source (sweep, table, derivation).
+Windows are those of :mod:`eoss.analysis.study.study`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from eoss.analysis.claims.table import (
+    ClaimRow,
+    fmt,
+    fmt_fit,
+    not_measured,
+    ordering_verdict,
+    row,
+    welch_difference,
+)
+from eoss.analysis.stats.powerlaw import exponent_verdict, weighted_fit
+from eoss.analysis.study.study import CurveFits, Study, sampling_of, try_fit
+
+EXPONENT_RULE = (
+    "exponent rule: claimed α in the 95% CI and every rival ({rivals}) outside → "
+    "supported; claimed α outside → not supported; else inconclusive"
+)
+
+
+def _exponent_row(
+    key: str,
+    source: str,
+    cf: CurveFits,
+    window: str,
+    claimed: float,
+    rivals: dict[str, float],
+    extra: str = "",
+) -> ClaimRow:
+    fit = cf.fit(window)
+    rule = EXPONENT_RULE.format(rivals=", ".join(f"α = {v:g}" for v in rivals.values()))
+    suffix = f"; {extra}" if extra else ""
+    if fit is None:
+        reason = f"window {window}: {cf.fits.get(window)}{suffix}"
+        return row(key, source, "—", "not measured", rule, reason)
+    note = f"window {window}"
+    if fit.n_excluded:
+        note += f"; excluded {dict(sorted(fit.n_excluded.items()))}"
+    note += suffix
+    return row(
+        key,
+        source,
+        fmt_fit(fit),
+        exponent_verdict(fit.exponent_ci, claimed, rivals),
+        rule,
+        note,
+    )
+
+
+def fullbs_lower_small_b(study: Study) -> list[ClaimRow]:
+    """FullBS plateau increases with b (WLS slope of FullBS/(2/η) on log b > 0).
+
+    Args:
+        study: The study.
+
+    Returns:
+        One row per sweep.
+    """
+    rows = []
+    rule = "ordering rule: WLS slope of FullBS/(2/η) on log b > 0 (one-sided 5%)"
+    for s in study.sweeps:
+        ok = np.isfinite(s.fullbs) & np.isfinite(s.fullbs_se) & (s.fullbs_se > 0)
+        if ok.sum() < 3:
+            rows.append(
+                row(
+                    "fullbs_lower_small_b",
+                    s.label,
+                    "—",
+                    "not measured",
+                    rule,
+                    "fewer than 3 batch sizes at EoSS",
+                )
+            )
+            continue
+        u = np.log(s.batch_size[ok])
+        res = weighted_fit(
+            s.fullbs[ok],
+            np.column_stack([np.ones_like(u), u]),
+            1 / s.fullbs_se[ok] ** 2,
+            "residual",
+        )
+        slope, se = float(res.params[1]), float(res.bse[1])
+        bs = ", ".join(f"{b:g}" for b in s.batch_size[ok])
+        measured = f"slope {fmt(slope)} ± {fmt(se, 2)} per unit log b (b = {bs})"
+        rows.append(
+            row(
+                "fullbs_lower_small_b",
+                s.label,
+                measured,
+                ordering_verdict(slope, se, res.df_resid),
+                rule,
+            )
+        )
+    return rows or [not_measured("fullbs_lower_small_b")]
+
+
+def static_gap(study: Study) -> list[ClaimRow]:
+    """Static gap ∝ b^-1 (window ``far_fpc`` / ``far`` / ``all``, see :mod:`study`).
+
+    Args:
+        study: The study.
+
+    Returns:
+        One row per static curve.
+    """
+    rows = [
+        _exponent_row(
+            "static_gap_b_minus_1",
+            label,
+            cf,
+            _b_minus_1_window(cf),
+            1.0,
+            {"b^-0.7": 0.7, "b^-1/2": 0.5},
+            _raw_far(cf),
+        )
+        for label, cf in sorted(study.static_fits.items())
+    ]
+    return rows or [not_measured("static_gap_b_minus_1")]
+
+
+def _b_minus_1_window(cf: CurveFits) -> str:
+    """far_fpc when fitted (without replacement, n known), else far, else all."""
+    if "far_fpc" in cf.fits:
+        return "far_fpc"
+    return "far" if cf.n else "all"
+
+
+def _raw_far(cf: CurveFits) -> str:
+    raw = cf.fit("far")
+    if "far_fpc" not in cf.fits or raw is None:
+        return ""
+    lo, hi = raw.exponent_ci
+    return (
+        f"gap divided by φ_b = (n − b)/(n − 1); uncorrected α = {fmt(raw.exponent)} "
+        f"[{fmt(lo)}, {fmt(hi)}]"
+    )
+
+
+def trained_gap(study: Study) -> list[ClaimRow]:
+    """Trained plateau gap ∝ b^-0.7 on [10, 100] and ∝ b^-1 on [100, 1000].
+
+    Args:
+        study: The study.
+
+    Returns:
+        Two rows per sweep (or not-measured rows).
+    """
+    rows = []
+    for key, window, claimed, rivals in (
+        ("trained_gap_b_minus_0_7", "mid", 0.7, {"b^-1": 1.0}),
+        ("trained_gap_b_minus_1", "large", 1.0, {"b^-0.7": 0.7}),
+    ):
+        these = [
+            _exponent_row(
+                key,
+                s.label,
+                study.sweep_fits[s.key],
+                window,
+                claimed,
+                rivals,
+                _excluded(s.excluded),
+            )
+            for s in study.sweeps
+        ]
+        rows += these or [not_measured(key)]
+    return rows
+
+
+def _excluded(excluded: dict[str, str]) -> str:
+    if not excluded:
+        return ""
+    return "runs not at EoSS: " + ", ".join(f"{k} ({v})" for k, v in excluded.items())
+
+
+def gap_plateau_small_b(study: Study) -> list[ClaimRow]:
+    """The small-b exponent is smaller than the [10, 100] one (Welch, one-sided).
+
+    Args:
+        study: The study.
+
+    Returns:
+        One row per sweep.
+    """
+    rows = []
+    rule = "ordering rule: α(b ∈ [10, 100]) − α(b ∈ [1, 8]) > 0 (Welch, one-sided 5%)"
+    for s in study.sweeps:
+        cf = study.sweep_fits[s.key]
+        small, mid = cf.fit("small"), cf.fit("mid")
+        if small is None or mid is None:
+            rows.append(
+                row(
+                    "gap_plateau_small_b",
+                    s.label,
+                    "—",
+                    "not measured",
+                    rule,
+                    "needs ≥ 3 batch sizes in [1, 8] and in [10, 100]",
+                )
+            )
+            continue
+        diff, se, df = welch_difference(small, mid)
+        measured = f"small b: {fmt_fit(small)}; mid: α = {fmt(mid.exponent)}"
+        rows.append(
+            row(
+                "gap_plateau_small_b",
+                s.label,
+                measured,
+                ordering_verdict(diff, se, df),
+                rule,
+            )
+        )
+    return rows or [not_measured("gap_plateau_small_b")]
+
+
+def _near_row(source: str, cf: CurveFits) -> ClaimRow | None:
+    near, far = cf.fit("near"), cf.fit("far")
+    if near is None or far is None:
+        return None
+    diff, se, df = welch_difference(far, near)
+    rule = "ordering rule: α(b ∈ [n/4, n)) − α(b ∈ [1, n/16]) > 0 (Welch, one-sided 5%)"
+    measured = f"near n: {fmt_fit(near)}; far: α = {fmt(far.exponent)}"
+    dropped = near.n_excluded or "none"
+    note = f"n = {cf.n}; gaps ≤ 0 near n are excluded and counted ({dropped})"
+    return row(
+        "steeper_near_n", source, measured, ordering_verdict(diff, se, df), rule, note
+    )
+
+
+def steeper_near_n(study: Study) -> list[ClaimRow]:
+    """Faster decay for b ≥ n/4 than for b ≤ n/16, on every curve with n known.
+
+    Args:
+        study: The study.
+
+    Returns:
+        One row per curve that has enough points near n.
+    """
+    sources: list[tuple[str, CurveFits]] = [
+        (s.label, study.sweep_fits[s.key]) for s in study.sweeps
+    ]
+    sources += [(f"static {k}", v) for k, v in sorted(study.static_fits.items())]
+    tables = {study.inputs.relative(t.path): t for t in study.inputs.simulate}
+    for label, cf in sorted(study.simulate_fits.items()):
+        if sampling_of(tables[label]) in (None, "without"):
+            sources.append((f"simulation {label}", cf))
+    rows = [r for r in (_near_row(src, cf) for src, cf in sources) if r is not None]
+    return rows or [not_measured("steeper_near_n")]
+
+
+def random_matrix(study: Study) -> list[ClaimRow]:
+    """Simulated gap ∝ b^-1 for small b, and ∝ b^-1/2 at large b (with / online).
+
+    Without replacement the b^-1 claim uses the ``far_fpc`` window (b ≤ n/16,
+    finite-population factor divided out). With replacement or online there is no
+    finite-population effect, but matrix Bernstein predicts a 1/√b regime at large
+    b, so the b^-1 claim uses b < b_max/16 and the b^-1/2 claim the largest four
+    octaves, b ∈ [b_max/16, b_max].
+
+    Args:
+        study: The study.
+
+    Returns:
+        Rows per simulation table.
+    """
+    tables = {study.inputs.relative(t.path): t for t in study.inputs.simulate}
+    rows, sqrt_rows = [], []
+    for label, cf in sorted(study.simulate_fits.items()):
+        if sampling_of(tables[label]) not in ("with", "online"):
+            key, rivals = "random_matrix_b_minus_1", {"b^-1/2": 0.5}
+            window = _b_minus_1_window(cf)
+            rows.append(
+                _exponent_row(key, label, cf, window, 1.0, rivals, _raw_far(cf))
+            )
+            continue
+        top = float(np.nanmax(cf.curve.batch_size))
+        low = (0.0, np.nextafter(top / 16, 0))
+        rows.append(_window_row("random_matrix_b_minus_1", label, cf, low, 1.0, 0.5))
+        sqrt_rows.append(
+            _window_row(
+                "random_matrix_sqrt_large_b", label, cf, (top / 16, top), 0.5, 1.0
+            )
+        )
+    return (rows or [not_measured("random_matrix_b_minus_1")]) + (
+        sqrt_rows or [not_measured("random_matrix_sqrt_large_b")]
+    )
+
+
+def _window_row(
+    key: str,
+    label: str,
+    cf: CurveFits,
+    window: tuple[float, float],
+    claimed: float,
+    rival: float,
+) -> ClaimRow:
+    """Exponent row for an ad-hoc b window (not one of the named ones)."""
+    fit = try_fit(cf.curve, window)
+    rule = EXPONENT_RULE.format(rivals=f"α = {rival:g}")
+    lo, hi = window
+    where = f"b ∈ [{lo:g}, {hi:g}]" if lo > 0 else f"b < {np.nextafter(hi, np.inf):g}"
+    if isinstance(fit, str):
+        return row(key, label, "—", "not measured", rule, f"{where}: {fit}")
+    verdict = exponent_verdict(fit.exponent_ci, claimed, {"rival": rival})
+    return row(key, label, fmt_fit(fit), verdict, rule, where)
+
+
+VERDICT_MAP = {
+    "holds": "supported",
+    "fails": "not supported",
+    "ambiguous": "inconclusive",
+}
+
+
+def _walk_claims(
+    obj: Any, context: str, out: list[tuple[str, dict, Any]], parent: Any = None
+) -> None:
+    """Collect (context, claim dict, enclosing derivation dict) triples."""
+    if isinstance(obj, dict):
+        if "claim" in obj and "verdict" in obj:
+            out.append((context, obj, parent))
+            return
+        ctx = obj["name"] if isinstance(obj.get("name"), str) else context
+        for k, v in obj.items():
+            _walk_claims(v, ctx or str(k), out, obj)
+    elif isinstance(obj, list):
+        for v in obj:
+            _walk_claims(v, context, out, parent)
+
+
+def symbolic(study: Study) -> list[ClaimRow]:
+    """One row per claim verdict found in the derivation documents.
+
+    Args:
+        study: The study.
+
+    Returns:
+        Rows, in document order.
+    """
+    rows = []
+    for doc in study.inputs.derive:
+        found: list[tuple[str, dict, Any]] = []
+        _walk_claims(doc.doc, "", found)
+        for context, c, parent in found:
+            text = str(c.get("verdict", ""))
+            verdict = next(
+                (v for k, v in VERDICT_MAP.items() if text.startswith(k)),
+                "inconclusive",
+            )
+            passed = (
+                (parent or {}).get("verification", {})
+                if isinstance(parent, dict)
+                else {}
+            )
+            note = str(c.get("explanation", ""))
+            if isinstance(passed, dict) and passed.get("passed") is False:
+                verdict, note = "inconclusive", note + " (numeric verification FAILED)"
+            scope = f" [{c['scope']}]" if c.get("scope") else ""
+            source = f"{study.inputs.relative(doc.path)}: {context}{scope}"
+            measured = f"derived: {text}; paper: {c.get('claim', '')}"
+            rows.append(
+                row(
+                    "symbolic",
+                    source,
+                    measured,
+                    verdict,
+                    "derivation verdict (holds / holds under … → supported)",
+                    note,
+                )
+            )
+    return rows or [not_measured("symbolic")]

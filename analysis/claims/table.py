@@ -1,0 +1,271 @@
+"""The claims table: each claim of the paper → measured value with interval → verdict.
+
+Verdicts are one of :data:`VERDICTS`. Every claim in :data:`CLAIMS` gets at least one
+row; a claim the inputs cannot speak to gets a ``"not measured"`` row saying what
+would measure it. Rows are produced per data source (run, sweep, table), so a claim
+can be supported by one source and not by another; nothing is averaged away.
+
+Decision rules (each row repeats its rule in ``criterion``):
+
+* **Band rules** (levels in units of 2/η with 95 % batch-means intervals): supported
+  if every interval lies inside the band, not supported if some interval lies
+  entirely outside it, inconclusive otherwise.
+* **Exponent rules** (:func:`eoss.analysis.stats.powerlaw.exponent_verdict`): not supported if
+  the claimed α is outside the 95 % interval; supported if inside and every rival
+  exponent is outside; inconclusive if a rival is inside too.
+* **Ordering rules** (one exponent or slope larger than another): one-sided test at
+  5 %; supported if significant in the claimed direction, not supported if
+  significant in the opposite direction, inconclusive otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from eoss.analysis.stats.batch_means import Level
+from eoss.analysis.stats.powerlaw import PowerLawFit
+from scipy import stats
+
+VERDICTS = ("supported", "not supported", "inconclusive", "not measured")
+
+# key → (claim text, what measures it)
+CLAIMS: dict[str, tuple[str, str]] = {
+    "minibs_band": (
+        "After progressive sharpening, MiniBS hovers in [2/η, 4/η]",
+        "training runs that reach EoSS (minibs table)",
+    ),
+    "batch_sharpness_at_threshold": (
+        "Batch sharpness stabilises at 2/η (paper v3+ wording)",
+        "training runs with batch_sharpness in the minibs table",
+    ),
+    "fullbs_below_minibs": (
+        "FullBS < MiniBS always",
+        "training runs with both minibs and fullbs tables, or static gap curves",
+    ),
+    "fullbs_lower_small_b": (
+        "FullBS (at the plateau) is lower for smaller b",
+        "a sweep over ≥ 3 batch sizes at one η",
+    ),
+    "static_gap_b_minus_1": (
+        "Static gap (frozen network) ∝ b^-1",
+        "eoss static-gap curves",
+    ),
+    "trained_gap_b_minus_0_7": (
+        "Trained plateau gap ∝ b^-0.7 for b in [10, 100]",
+        "a sweep with ≥ 3 batch sizes in [10, 100] reaching EoSS",
+    ),
+    "trained_gap_b_minus_1": (
+        "Trained plateau gap ∝ b^-1 for b in [100, 1000]",
+        "a sweep with ≥ 3 batch sizes in [100, 1000] reaching EoSS",
+    ),
+    "gap_plateau_small_b": (
+        "The gap plateaus (decays more slowly) at very small b",
+        "a sweep with ≥ 3 batch sizes in [1, 8] and ≥ 3 in [10, 100]",
+    ),
+    "steeper_near_n": (
+        "The gap decays faster near b ≈ n",
+        "gap curves with the data-set size n recorded and ≥ 3 points in [n/4, n)",
+    ),
+    "lr_down": (
+        "Lowering η mid-run: MiniBS re-equilibrates in the EoSS band of the new "
+        "2/η (rises with it)",
+        "runs with an η decrease (schedule)",
+    ),
+    "lr_up": (
+        "Raising η mid-run: MiniBS re-equilibrates in the EoSS band of the new "
+        "2/η (falls with it)",
+        "runs with an η increase (schedule)",
+    ),
+    "batch_size_up": (
+        "Raising b mid-run: MiniBS stays in the EoSS band of 2/η",
+        "runs with a batch-size increase (schedule)",
+    ),
+    "noise_full_covariance_only": (
+        "Only full-covariance noise reproduces EoSS (not diagonal, not isotropic)",
+        "noise-injected GD runs with noise.kind gaussian, diagonal and isotropic",
+    ),
+    "ntk_tracks_minibs": (
+        "MiniBS tracks the averaged mini-batch NTK λ_max",
+        "training runs with an ntk table",
+    ),
+    "random_matrix_b_minus_1": (
+        "Random-matrix gap ∝ b^-1 (b ≪ n)",
+        "eoss simulate gap curves",
+    ),
+    "random_matrix_sqrt_large_b": (
+        "Random-matrix gap ∝ b^-1/2 at large b (with replacement / online)",
+        "eoss simulate gap curves sampled with replacement or online",
+    ),
+    "symbolic": (
+        "Appendix F / Lemma 4.1 / EoS-threshold statements (symbolic)",
+        "eoss derive all --json",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ClaimRow:
+    """One row of the claims table.
+
+    Attributes:
+        key: Claim key (see :data:`CLAIMS`).
+        claim: The claim's text.
+        source: The data the row is about.
+        measured: The measured value(s) with interval(s), as text.
+        verdict: One of :data:`VERDICTS`.
+        criterion: The decision rule applied.
+        note: Anything the reader must know (exclusions, caveats).
+    """
+
+    key: str
+    claim: str
+    source: str
+    measured: str
+    verdict: str
+    criterion: str
+    note: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        """Plain dict.
+
+        Returns:
+            The fields.
+        """
+        return asdict(self)
+
+
+def row(
+    key: str, source: str, measured: str, verdict: str, criterion: str, note: str = ""
+) -> ClaimRow:
+    """Build a row for claim ``key`` (its text from :data:`CLAIMS`).
+
+    Args:
+        key: Claim key.
+        source: Data source.
+        measured: Measured value text.
+        verdict: Verdict.
+        criterion: Rule.
+        note: Note.
+
+    Returns:
+        The row.
+
+    Raises:
+        ValueError: On an unknown key or verdict.
+    """
+    if key not in CLAIMS or verdict not in VERDICTS:
+        raise ValueError(f"bad claim row {key!r} / {verdict!r}")
+    return ClaimRow(key, CLAIMS[key][0], source, measured, verdict, criterion, note)
+
+
+def not_measured(key: str, why: str = "") -> ClaimRow:
+    """The row for a claim the inputs cannot speak to.
+
+    Args:
+        key: Claim key.
+        why: Extra reason (default: what would measure it).
+
+    Returns:
+        The row.
+    """
+    need = CLAIMS[key][1]
+    return row(key, "—", "—", "not measured", "—", why or f"needs {need}")
+
+
+def fmt(x: float, digits: int = 3) -> str:
+    """A number with ``digits`` significant digits ("nan" for non-finite).
+
+    Args:
+        x: Value.
+        digits: Significant digits.
+
+    Returns:
+        Text.
+    """
+    return f"{x:.{digits}g}" if np.isfinite(x) else "nan"
+
+
+def fmt_level(level: Level) -> str:
+    """``mean [lo, hi]``.
+
+    Args:
+        level: A level.
+
+    Returns:
+        Text.
+    """
+    return f"{fmt(level.mean)} [{fmt(level.ci[0])}, {fmt(level.ci[1])}]"
+
+
+def fmt_fit(fit: PowerLawFit) -> str:
+    """``α = a [lo, hi] (k points, b ∈ [x0, x1])``.
+
+    Args:
+        fit: A power-law fit.
+
+    Returns:
+        Text.
+    """
+    lo, hi = fit.exponent_ci
+    x0, x1 = fit.x_range
+    alpha = f"α = {fmt(fit.exponent)} [{fmt(lo)}, {fmt(hi)}]"
+    return f"{alpha} ({fit.n_used} points, b ∈ [{x0:g}, {x1:g}])"
+
+
+def band_verdict(levels: Iterable[Level], lo: float, hi: float) -> str:
+    """Band rule: all intervals inside → supported; one outside → not supported.
+
+    Args:
+        levels: Levels with intervals (NaN intervals count as not inside).
+        lo: Band lower edge.
+        hi: Band upper edge.
+
+    Returns:
+        The verdict.
+    """
+    levels = list(levels)
+    if any(lv.ci[1] < lo or lv.ci[0] > hi for lv in levels):
+        return "not supported"
+    if levels and all(lo <= lv.ci[0] and lv.ci[1] <= hi for lv in levels):
+        return "supported"
+    return "inconclusive"
+
+
+def ordering_verdict(diff: float, se: float, df: float | None = None) -> str:
+    """Ordering rule on a difference claimed to be positive (one-sided, 5 %).
+
+    Args:
+        diff: Estimated difference (claimed > 0).
+        se: Its standard error.
+        df: Degrees of freedom (None: normal reference).
+
+    Returns:
+        The verdict.
+    """
+    if not (np.isfinite(diff) and np.isfinite(se)) or se <= 0:
+        return "inconclusive"
+    t = diff / se
+    p_pos = stats.norm.sf(t) if df is None else stats.t.sf(t, df)
+    p_neg = stats.norm.cdf(t) if df is None else stats.t.cdf(t, df)
+    if p_pos < 0.05:
+        return "supported"
+    return "not supported" if p_neg < 0.05 else "inconclusive"
+
+
+def welch_difference(a: PowerLawFit, b: PowerLawFit) -> tuple[float, float, float]:
+    """α_b − α_a, its SE and Welch–Satterthwaite df from two separate fits.
+
+    Args:
+        a: First fit.
+        b: Second fit.
+
+    Returns:
+        (difference, se, df).
+    """
+    va, vb = a.exponent_se**2, b.exponent_se**2
+    se = float(np.sqrt(va + vb))
+    denom = va**2 / max(a.df_resid, 1) + vb**2 / max(b.df_resid, 1)
+    df = float((va + vb) ** 2 / denom) if denom > 0 else float("inf")
+    return b.exponent - a.exponent, se, df

@@ -1,0 +1,134 @@
+"""Data sets by name for the CLI: CIFAR-10 (with download), synthetic, ``.npz``.
+
+The CIFAR-10 data root comes from ``--data-root`` or the ``EOSS_DATA_ROOT``
+environment variable (:func:`resolve_data_root`). When the batches are missing,
+:func:`ensure_cifar10` downloads the official archive into the root and checks its
+MD5; on an offline machine it fails with one line saying where to put the files.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from eoss.analysis import records
+
+if TYPE_CHECKING:
+    from eoss.empirical.data.arrays import ArrayDataset
+    from eoss.empirical.training.config import DataConfig
+
+ENV_VAR = "EOSS_DATA_ROOT"
+
+
+def resolve_data_root(arg: str | None) -> Path | None:
+    """The data root: the argument, else ``$EOSS_DATA_ROOT``, else None.
+
+    Args:
+        arg: Value of ``--data-root`` (may be None).
+
+    Returns:
+        The root folder, or None when neither is set.
+    """
+    value = arg or os.environ.get(ENV_VAR)
+    return Path(value).expanduser() if value else None
+
+
+def ensure_cifar10(root: Path | None, *, download: bool = True) -> Path:
+    """A data root that holds the CIFAR-10 batches, downloading them if needed.
+
+    Args:
+        root: The data root (None: error).
+        download: Try the official archive when the files are missing.
+
+    Returns:
+        The root (the folder holding ``cifar-10-batches-py`` or the folder itself).
+
+    Raises:
+        FileNotFoundError: With a one-line message if the data cannot be found
+            or downloaded.
+    """
+    from eoss.empirical.data import cifar10
+
+    if root is None:
+        raise FileNotFoundError(
+            f"CIFAR-10 needs a data root: pass --data-root DIR or set {ENV_VAR}"
+        )
+    try:
+        cifar10.locate(root)
+        return root
+    except FileNotFoundError:
+        if not download:
+            raise
+    archive = root / "cifar-10-python.tar.gz"
+    print(f"eoss: downloading {cifar10.URL} into {root}", file=sys.stderr)
+    try:
+        records.download_file(cifar10.URL, archive, md5=cifar10.ARCHIVE_MD5)
+    except OSError as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise FileNotFoundError(
+            f"{cifar10.missing_message(root)} (download failed: {reason})"
+        ) from None
+    records.extract_tar(archive, root)
+    records.delete_file(archive)
+    cifar10.locate(root)
+    return root
+
+
+def load_for_config(
+    cfg: DataConfig, *, seed: int, root: Path | None, download: bool = True
+) -> tuple[ArrayDataset, ArrayDataset | None]:
+    """The (train, test) data of a training config.
+
+    Args:
+        cfg: The data config.
+        seed: The run's seed.
+        root: CIFAR-10 data root.
+        download: Allow downloading CIFAR-10.
+
+    Returns:
+        (train, test).
+    """
+    from eoss.empirical.data.loading import load_train_test
+
+    if cfg.name == "cifar10":
+        root = ensure_cifar10(root, download=download)
+    return load_train_test(cfg, seed=seed, root=root)
+
+
+def load_dataset(
+    name: str,
+    *,
+    n: int = 8192,
+    seed: int = 0,
+    root: str | Path | None = None,
+    download: bool = True,
+) -> ArrayDataset:
+    """A training set by name, for ``eoss sharpness`` and scripts.
+
+    Args:
+        name: ``cifar10``, ``synthetic`` or a path to an ``.npz`` file.
+        n: Training points (cifar10 subset, synthetic size).
+        seed: Seed of the subset / synthetic draw.
+        root: CIFAR-10 data root (default ``$EOSS_DATA_ROOT``).
+        download: Allow downloading CIFAR-10.
+
+    Returns:
+        The training set (the same subset a training run with this seed uses).
+
+    Raises:
+        ValueError: On an unknown name.
+    """
+    from eoss.empirical.training.config import DataConfig
+
+    if name.endswith(".npz"):
+        cfg = DataConfig(name="npz", path=name)
+    elif name in ("cifar10", "synthetic"):
+        cfg = DataConfig(name=name, n_train=n, n_test=0)
+    else:
+        raise ValueError(
+            f"unknown dataset {name!r}: use cifar10, synthetic or a FILE.npz"
+        )
+    base = resolve_data_root(str(root) if root is not None else None)
+    return load_for_config(cfg, seed=seed, root=base, download=download)[0]

@@ -1,0 +1,132 @@
+"""The ``eoss`` command line: one front door for the three pillars.
+
+Subcommands live in :mod:`eoss.analysis.cli`, one module each, listed in
+:data:`COMMANDS`. A command module defines ``NAME``, ``HELP`` and
+``register(subparsers) -> argparse.ArgumentParser``; the parser it returns must set
+``handler=fn`` with ``fn(args) -> int``. Heavy imports (torch, statsmodels) happen
+inside handlers so that ``eoss --help`` stays fast.
+
+Bad input never produces a traceback: argparse errors, :class:`ValueError`,
+:class:`FileNotFoundError` and :class:`UsageError` become one line on stderr and
+exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from eoss import __version__
+
+#: The subcommand modules of ``eoss`` (in :mod:`eoss.analysis.cli`), in help order.
+COMMANDS = (
+    "derive",
+    "simulate",
+    "sharpness",
+    "train",
+    "sweep",
+    "static_gap",
+    "fit",
+    "report",
+    "reproduce",
+)
+
+
+class UsageError(Exception):
+    """Bad user input detected by a command (exit code 2)."""
+
+
+class _ParseError(UsageError):
+    """An argparse error; its message already names the (sub)command."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser that raises instead of printing usage and exiting."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        """Raise :class:`UsageError` with argparse's message.
+
+        Args:
+            message: argparse's description of the problem.
+
+        Raises:
+            _ParseError: Always.
+        """
+        raise _ParseError(f"{self.prog}: error: {message}")
+
+
+def _command_modules() -> list:
+    mods = [importlib.import_module(f"eoss.analysis.cli.{name}") for name in COMMANDS]
+    return sorted(mods, key=lambda m: (getattr(m, "ORDER", 100), m.NAME))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``eoss`` parser with every discovered subcommand.
+
+    Returns:
+        The top-level parser.
+    """
+    parser = _Parser(
+        prog="eoss",
+        description=(
+            "Edge of Stochastic Stability toolkit: "
+            "derive, simulate, measure, fit, report."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"eoss {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for mod in _command_modules():
+        mod.register(sub)
+    return parser
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``eoss`` in-process.
+
+    Args:
+        argv: Arguments without the program name (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit code: 0 on success, 2 on bad input, 1 on a failed run.
+    """
+    # OpenMP spin-waiting makes small ops 10-60x slower on shared CPUs;
+    # set the policy before torch is first imported.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.handler(args) or 0)
+    except SystemExit as exc:  # --help and --version exit 0 through argparse
+        return int(exc.code or 0)
+    except _ParseError as exc:
+        print(_one_line(exc), file=sys.stderr)
+        return 2
+    except (UsageError, ValueError, FileNotFoundError, NotADirectoryError) as exc:
+        prefix = f"eoss {argv[0]}" if argv else "eoss"
+        print(f"{prefix}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # output piped into `head` and closed early
+        _silence_stdout()
+        return 0
+    except KeyboardInterrupt:
+        print("eoss: interrupted", file=sys.stderr)
+        return 130
+
+
+def _silence_stdout() -> None:
+    """Point stdout at devnull so the interpreter's final flush cannot fail."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

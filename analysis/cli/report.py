@@ -1,0 +1,84 @@
+"""``eoss report``: analyse eoss outputs and write a report with a claims table.
+
+Example::
+
+    eoss report reports/runs/train reports/runs/static-gap derive.json --out reports/x
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+NAME = "report"
+HELP = "analyse runs, sweeps, static gaps, simulations and derivations into a report"
+ORDER = 70
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``report`` subcommand.
+
+    Args:
+        subparsers: The dispatcher's subparsers object.
+
+    Returns:
+        The subcommand's parser.
+    """
+    p = subparsers.add_parser(NAME, help=HELP, description=HELP)
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        help="run / sweep / static-gap / simulation folders (searched recursively) "
+        "and derivation JSON files",
+    )
+    p.add_argument("--out", required=True, help="report folder, e.g. reports/NAME")
+    p.add_argument("--title", default="eoss report", help="report title")
+    p.add_argument(
+        "--reach-tol",
+        type=float,
+        default=0.1,
+        help="EoSS reached when MiniBS >= (1 - reach_tol)·2/η (default 0.1)",
+    )
+    p.add_argument(
+        "--burn-in",
+        type=float,
+        default=0.2,
+        help="fraction of the plateau window discarded before levels (default 0.2)",
+    )
+    p.add_argument(
+        "--max-trajectories",
+        type=int,
+        default=None,
+        help="draw at most this many per-run trajectory figures (default: all runs)",
+    )
+    p.set_defaults(handler=_run)
+    return p
+
+
+def _run(args: argparse.Namespace) -> int:
+    from eoss.analysis.report.build import build_report
+    from eoss.analysis.study.plateau import Criteria
+
+    if not 0 < args.reach_tol < 1:
+        raise ValueError(f"--reach-tol must be in (0, 1), got {args.reach_tol}")
+    if not 0 <= args.burn_in < 1:
+        raise ValueError(f"--burn-in must be in [0, 1), got {args.burn_in}")
+    criteria = Criteria(reach_tol=args.reach_tol, burn_in=args.burn_in)
+    print(f"eoss report: analysing {len(args.inputs)} input(s)…", file=sys.stderr)
+    if args.max_trajectories is not None and args.max_trajectories < 0:
+        raise ValueError("--max-trajectories must be >= 0")
+    res = build_report(
+        args.inputs,
+        args.out,
+        title=args.title,
+        criteria=criteria,
+        max_trajectories=args.max_trajectories,
+        progress=lambda msg: print(f"eoss report: {msg}", file=sys.stderr),
+    )
+    counts: dict[str, int] = {}
+    for c in res.claims:
+        counts[c.verdict] = counts.get(c.verdict, 0) + 1
+    summary = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
+    print(f"{res.markdown}\n{res.html}\nclaims — {summary}")
+    return 0

@@ -1,0 +1,423 @@
+r"""``eoss sharpness``: FullBS, MiniBS, batch sharpness and the gap of a model.
+
+Measures, on the model's training data:
+
+* FullBS = λ_max(∇²L) over every row (Lanczos, residual-certified);
+* MiniBS = mean over K batches of λ_max(∇²L_B), with its standard error;
+* batch sharpness = mean of g_Bᵀ ∇²L_B g_B / ‖g_B‖², with its SE;
+* gap = MiniBS − FullBS (SE of MiniBS) and the control-variate gap
+  mean(λ_max(∇²L_B) − vᵀ∇²L_B v), v the full-batch top eigenvector.
+
+The model is either built at its seeded initialisation (any registered
+architecture) on ``--data FILE.npz`` (``X`` float features used exactly as given,
+``y`` integer labels or float targets) or ``--dataset cifar10|synthetic``, or read
+from a training run with ``--checkpoint RUN_DIR[:STEP]`` (then measured on that
+run's own training subset with its loss).
+
+Examples::
+
+    eoss sharpness --model mlp --width 128 --data data.npz --loss mse \\
+        --batch-size 16 --batches 32 --seed 0 --json
+    eoss sharpness --model linear --data data.npz --batch-size 8 --batches 64
+    eoss sharpness --dataset cifar10 --n 2048 --model cnn --batch-size 16
+    eoss sharpness --checkpoint reports/runs/train/<run>:5000 --batch-size 64
+
+The measurement itself is :func:`measure_sharpness` (already-built model and
+data set in, JSON-safe dict out), so other sources of models and data (a data-set
+name, a checkpoint) only need to build those two objects.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from eoss.analysis.cli.main import UsageError
+
+NAME = "sharpness"
+HELP = "measure FullBS, MiniBS, batch sharpness and the gap of a model at its init"
+ORDER = 30
+
+_LOSSES = ("mse", "mse_half", "mse_mean", "ce")
+_METHODS = ("auto", "range", "reduced", "plain", "loop")
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``eoss sharpness``.
+
+    Args:
+        subparsers: The dispatcher's subparsers.
+
+    Returns:
+        The parser.
+    """
+    p = subparsers.add_parser(NAME, help=HELP, description=__doc__.split("\n")[0])
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", help=".npz file with arrays X and y (used as given)")
+    src.add_argument(
+        "--dataset",
+        choices=("cifar10", "synthetic"),
+        help="a named data set: a seeded subset of --n CIFAR-10 training images "
+        "(normalised as in eoss train) or the synthetic mixture",
+    )
+    src.add_argument(
+        "--checkpoint",
+        metavar="RUN_DIR[:STEP]",
+        help="measure a trained network from an eoss train run (newest checkpoint "
+        "unless :STEP), on that run's own training subset and loss",
+    )
+    p.add_argument(
+        "--model",
+        default="mlp",
+        help="architecture: linear, mlp, cnn, resnet10, resnet14 (see "
+        "eoss.empirical.models.MODEL_REGISTRY; ignored with --checkpoint)",
+    )
+    p.add_argument("--width", type=int, default=512, help="MLP hidden width")
+    p.add_argument("--depth", type=int, default=2, help="MLP hidden layers")
+    p.add_argument(
+        "--init-scale", type=float, default=1.0, help="multiplier on Kaiming weights"
+    )
+    p.add_argument(
+        "--batchnorm", action="store_true", help="conv nets: add BatchNorm layers"
+    )
+    p.add_argument("--n", type=int, default=8192, help="--dataset: training points")
+    p.add_argument("--data-root", help="CIFAR-10 data root (default: $EOSS_DATA_ROOT)")
+    p.add_argument(
+        "--loss",
+        default=None,
+        choices=_LOSSES,
+        help="loss convention (default mse; a checkpoint's own loss otherwise)",
+    )
+    p.add_argument("--batch-size", type=int, required=True, help="mini-batch size b")
+    p.add_argument(
+        "--batches", type=int, default=32, help="number of mini-batches K (>= 2)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of init, batches, solver")
+    p.add_argument(
+        "--chunk-size", type=int, default=1024, help="rows per full-batch HVP chunk"
+    )
+    p.add_argument("--tol", type=float, default=1e-3, help="relative residual target")
+    p.add_argument(
+        "--max-iter", type=int, default=200, help="Lanczos step cap per eigenvalue"
+    )
+    p.add_argument(
+        "--method", default="auto", choices=_METHODS, help="mini-batch solver path"
+    )
+    p.add_argument(
+        "--dtype", default="float32", choices=("float32", "float64"), help="precision"
+    )
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--out", help="also write the JSON result to this file")
+    p.set_defaults(handler=handle)
+    return p
+
+
+def _check(args: argparse.Namespace) -> None:
+    if args.batch_size < 1:
+        raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.batches < 2:
+        raise UsageError(
+            f"--batches must be >= 2 (for a standard error), got {args.batches}"
+        )
+    if args.chunk_size < 1:
+        raise UsageError(f"--chunk-size must be >= 1, got {args.chunk_size}")
+    if not 0 < args.tol < 1:
+        raise UsageError(f"--tol must be in (0, 1), got {args.tol}")
+    if args.max_iter < 1:
+        raise UsageError(f"--max-iter must be >= 1, got {args.max_iter}")
+    if args.seed < 0:
+        raise UsageError(f"--seed must be >= 0, got {args.seed}")
+
+
+def _stderr(line: str) -> None:
+    print(f"eoss sharpness: {line}", file=sys.stderr, flush=True)
+
+
+def handle(args: argparse.Namespace) -> int:
+    """Build the model and data, measure, print.
+
+    Args:
+        args: Parsed arguments.
+
+    Returns:
+        Exit code 0.
+    """
+    _check(args)
+    from eoss.empirical.losses import Loss
+
+    model, data, model_info = build_inputs(args)
+    loss_name = args.loss or model_info.pop("loss", "mse")
+    result = measure_sharpness(
+        model,
+        Loss(loss_name),
+        data,
+        batch_size=args.batch_size,
+        n_batches=args.batches,
+        seed=args.seed,
+        chunk_size=args.chunk_size,
+        tol=args.tol,
+        method=args.method,
+        max_iter=args.max_iter,
+        progress=_stderr,
+    )
+    result["model"] = model_info
+    for warning in result["warnings"]:
+        _stderr(f"warning: {warning}")
+    if args.out:
+        from eoss.analysis.records.io import write_json
+
+        write_json(Path(args.out), result)
+    if args.json:
+        from eoss.analysis.records.io import dumps
+
+        print(dumps(result))
+    else:
+        print(format_table(result))
+    return 0
+
+
+def build_inputs(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
+    """The model and the data set named by ``args``.
+
+    Three sources: ``--checkpoint`` (a trained network and its own training
+    subset), ``--dataset`` (a named data set) or ``--data`` (a user's ``.npz``); with
+    the latter two the model is built at its seeded initialisation.
+
+    Args:
+        args: Parsed arguments.
+
+    Returns:
+        (model, data set in the model's dtype, JSON-safe description of the model).
+
+    Raises:
+        UsageError: If the batch size exceeds the data set.
+    """
+    if args.checkpoint:
+        model, data, info = _from_checkpoint(args)
+    else:
+        model, data, info = _fresh_model(args)
+    if args.batch_size > len(data):
+        raise UsageError(
+            f"--batch-size {args.batch_size} exceeds the {len(data)} rows of the data"
+        )
+    return model, data, info
+
+
+def _fresh_model(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
+    import torch
+    from eoss.empirical.data.arrays import load_npz
+    from eoss.empirical.models import ModelSpec, build_model
+    from eoss.empirical.rng import torch_gen
+
+    dtype = getattr(torch, args.dtype)
+    if args.data:
+        data = load_npz(args.data)
+    else:
+        from eoss.analysis.cli.data_root import load_dataset
+
+        data = load_dataset(args.dataset, n=args.n, seed=args.seed, root=args.data_root)
+    data = data.to("cpu", dtype)
+    spec = ModelSpec(
+        args.model, args.width, args.depth, args.init_scale, batchnorm=args.batchnorm
+    )
+    gen = torch_gen(args.seed, "init")
+    model = build_model(spec, data.input_shape, data.num_classes, gen, dtype=dtype)
+    info = {
+        "source": "init",
+        "name": spec.name,
+        "width": spec.width,
+        "depth": spec.depth,
+        "init_scale": spec.init_scale,
+        "batchnorm": spec.batchnorm,
+        "dtype": args.dtype,
+        "n_params": sum(p.numel() for p in model.parameters()),
+        "init_seed_stream": "init",
+        "data": data.name,
+        "data_provenance": data.provenance,
+    }
+    return model, data, info
+
+
+def _from_checkpoint(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
+    import torch
+    from eoss.analysis.cli.runs import load_model
+
+    model, cfg, step, data = load_model(args.checkpoint, data_root=args.data_root)
+    dtype = getattr(torch, args.dtype)
+    model = model.to(dtype)
+    data = data.to("cpu", dtype)
+    info = {
+        "source": "checkpoint",
+        "checkpoint": args.checkpoint,
+        "step": step,
+        "name": cfg.model.name,
+        "dtype": args.dtype,
+        "n_params": sum(p.numel() for p in model.parameters()),
+        "loss": cfg.loss,
+        "data": data.name,
+        "data_provenance": data.provenance,
+    }
+    return model, data, info
+
+
+def measure_sharpness(
+    model: Any,
+    loss: Any,
+    data: Any,
+    *,
+    batch_size: int,
+    n_batches: int,
+    seed: int,
+    chunk_size: int = 1024,
+    tol: float = 1e-3,
+    method: str = "auto",
+    max_iter: int = 200,
+    progress: Any = None,
+) -> dict[str, Any]:
+    """FullBS, MiniBS, batch sharpness and gaps of a built model on a data set.
+
+    Seed streams: ``fullbs`` drives the full-batch Lanczos start, ``minibs`` the
+    batch sampling and the mini-batch start vectors (:mod:`eoss.empirical.rng`).
+
+    Args:
+        model: ``nn.Module`` (not modified).
+        loss: :class:`eoss.empirical.losses.Loss`.
+        data: :class:`eoss.empirical.data.arrays.ArrayDataset` in the model's dtype.
+        batch_size: b.
+        n_batches: K.
+        seed: Run seed.
+        chunk_size: Rows per full-batch HVP chunk.
+        tol: Relative residual target of every eigenvalue.
+        method: Mini-batch solver path (see :mod:`eoss.empirical.estimators.minibatch`).
+        max_iter: Lanczos step cap of every solve (non-convergence is reported in
+            ``warnings``).
+        progress: Optional callable receiving progress lines.
+
+    Returns:
+        A JSON-safe dict (keys listed in ``docs/spectral-core.md``).
+    """
+    from eoss.empirical.estimators.full_batch import full_sharpness
+    from eoss.empirical.estimators.minibatch import minibatch_sharpness
+    from eoss.empirical.rng import numpy_rng
+
+    say = progress or (lambda line: None)
+    say(f"FullBS over {len(data)} rows ...")
+    full = full_sharpness(
+        model,
+        loss,
+        data,
+        rng=numpy_rng(seed, "fullbs"),
+        chunk_size=chunk_size,
+        tol=tol,
+        max_iter=max_iter,
+    )
+    say(f"FullBS = {full.fullbs:.6g} ({full.n_matvecs} HVPs, {full.seconds:.1f} s)")
+    mini = minibatch_sharpness(
+        model,
+        loss,
+        data,
+        batch_size=batch_size,
+        n_batches=n_batches,
+        rng=numpy_rng(seed, "minibs"),
+        tol=tol,
+        full_vector=full.eigenvector,
+        method=method,
+        max_iter=max_iter,
+        progress=say,
+    )
+    say(f"MiniBS = {mini.minibs:.6g} ± {mini.minibs_se:.2g} ({mini.seconds:.1f} s)")
+    return _result_dict(loss, data, full, mini, seed, chunk_size, tol)
+
+
+def _solver_dict(full: Any, mini: Any, chunk_size: int, tol: float) -> dict:
+    return {
+        "tol": tol,
+        "chunk_size": chunk_size,
+        "fullbs": {
+            "residual": full.residual,
+            "converged": full.converged,
+            "n_matvecs": full.n_matvecs,
+            "seconds": full.seconds,
+        },
+        "minibs": {
+            "method": mini.method,
+            "residual_max": float(mini.residuals.max()),
+            "n_converged": int(mini.converged.sum()),
+            "n_matvecs": mini.n_matvecs,
+            "seconds": mini.seconds,
+        },
+    }
+
+
+def _warnings(full: Any, mini: Any) -> list[str]:
+    out = []
+    if not full.converged:
+        out.append(f"FullBS did not converge (residual {full.residual:.3g})")
+    n_bad = int((~mini.converged).sum())
+    if n_bad:
+        out.append(f"{n_bad} of {len(mini.converged)} batches did not converge")
+    return out
+
+
+def _result_dict(loss, data, full, mini, seed, chunk_size, tol) -> dict[str, Any]:
+    return {
+        "fullbs": full.fullbs,
+        "minibs": mini.minibs,
+        "minibs_se": mini.minibs_se,
+        "batch_sharpness": mini.batch_sharpness,
+        "batch_sharpness_se": mini.batch_sharpness_se,
+        "gap": mini.minibs - full.fullbs,
+        "gap_se": mini.minibs_se,
+        "gap_cv": mini.gap_cv,
+        "gap_cv_se": mini.gap_cv_se,
+        "batch_size": mini.batch_size,
+        "n_batches": len(mini.lambda_max),
+        "seed": seed,
+        "loss": loss.name,
+        "loss_formula": loss.formula,
+        "data": {
+            "name": data.name,
+            "n": len(data),
+            "input_shape": list(data.input_shape),
+            "num_classes": data.num_classes,
+            "provenance": data.provenance,
+        },
+        "solver": _solver_dict(full, mini, chunk_size, tol),
+        "per_batch": {
+            "batch_indices": mini.batch_indices,
+            "lambda_max": mini.lambda_max,
+            "batch_sharpness": mini.batch_sharpness_terms,
+            "cv": mini.cv_terms,
+        },
+        "warnings": _warnings(full, mini),
+    }
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """Human-readable summary of a :func:`measure_sharpness` result.
+
+    Args:
+        result: The result dict.
+
+    Returns:
+        A few aligned lines.
+    """
+    rows = [
+        ("FullBS", result["fullbs"], None),
+        ("MiniBS", result["minibs"], result["minibs_se"]),
+        ("batch sharpness", result["batch_sharpness"], result["batch_sharpness_se"]),
+        ("gap (MiniBS - FullBS)", result["gap"], result["gap_se"]),
+        ("gap, control variate", result["gap_cv"], result["gap_cv_se"]),
+    ]
+    head = (
+        f"b = {result['batch_size']}, K = {result['n_batches']}, "
+        f"loss {result['loss']}: {result['loss_formula']}"
+    )
+    lines = [head] + [
+        f"  {name:<24}{val:>14.6g}" + ("" if se is None else f"  ± {se:.3g}")
+        for name, val, se in rows
+    ]
+    lines += [f"  warning: {w}" for w in result["warnings"]]
+    return "\n".join(lines)

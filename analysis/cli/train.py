@@ -1,0 +1,247 @@
+"""``eoss train``: SGD/GD on a data set with sharpness tracking, resumable.
+
+Examples::
+
+    eoss train --preset cpu-mlp --data-root ../shared/data --out reports/runs
+    eoss train --preset cpu-mlp --set batch_size=16 --set lr=0.01 --out DIR
+    eoss train --config my.json --set track.minibs.every=100
+    eoss train --resume DIR/train/<name>
+    eoss train --fork DIR/train/<name>:5000 --set lr=0.02 --out DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from eoss.analysis.cli.main import UsageError
+
+NAME = "train"
+HELP = "train a network with SGD/GD and track MiniBS, FullBS, batch sharpness"
+ORDER = 40
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``eoss train``.
+
+    Args:
+        subparsers: The dispatcher's subparsers.
+
+    Returns:
+        The parser.
+    """
+    p = subparsers.add_parser(NAME, help=HELP, description=__doc__.split("\n")[0])
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--preset", help="start from a named preset (see docs)")
+    src.add_argument("--config", help="start from a JSON config file")
+    src.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run")
+    src.add_argument(
+        "--fork",
+        metavar="RUN_DIR[:STEP]",
+        help="new run from a checkpoint of another (default: its newest), "
+        "with --set changes (e.g. lr, batch_size, steps)",
+    )
+    add_run_arguments(p)
+    p.add_argument("--name", help="run folder name (default: <UTC time>_<hash>)")
+    p.set_defaults(handler=handle)
+    return p
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """Arguments shared by ``train`` and ``sweep``.
+
+    Args:
+        p: The parser.
+    """
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field, e.g. lr=0.01 or track.minibs.every=100",
+    )
+    p.add_argument("--out", default="reports/runs", help="output root folder")
+    p.add_argument(
+        "--data-root",
+        help="folder holding cifar-10-batches-py (default: $EOSS_DATA_ROOT)",
+    )
+    p.add_argument(
+        "--data", metavar="FILE.npz", help="train on your arrays X (float), y (int)"
+    )
+    p.add_argument(
+        "--device", help="torch device (default: cuda when available, else cpu)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def resolve_device(arg: str | None) -> str:
+    """The torch device to use, validated.
+
+    Args:
+        arg: ``--device`` value or None.
+
+    Returns:
+        A device string.
+
+    Raises:
+        ValueError: If the device is malformed or unavailable.
+    """
+    import torch
+
+    if arg is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(arg)
+    except RuntimeError as exc:
+        raise ValueError(f"bad --device {arg!r}: {exc}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {arg}: CUDA is not available on this machine")
+    return str(dev)
+
+
+def base_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The config dict before ``--set``: preset, JSON file, or defaults.
+
+    Args:
+        args: Parsed arguments.
+
+    Returns:
+        Nested dict of config fields.
+    """
+    from eoss.analysis.cli.overrides import load_json_config
+    from eoss.empirical.training.presets import preset
+
+    if args.preset:
+        base = preset(args.preset)
+    elif args.config:
+        base = load_json_config(args.config)
+    else:
+        base = {}
+    if args.data:
+        base.setdefault("data", {})
+        base["data"].update({"name": "npz", "path": str(Path(args.data).resolve())})
+    return base
+
+
+def handle(args: argparse.Namespace) -> int:
+    """Run ``eoss train``.
+
+    Args:
+        args: Parsed arguments.
+
+    Returns:
+        0 when finished or diverged (recorded), 130 when interrupted.
+
+    Raises:
+        UsageError: On incompatible options.
+    """
+    from eoss.analysis.cli.data_root import resolve_data_root
+    from eoss.analysis.cli.runs import RunContext
+
+    ctx = RunContext(
+        device=resolve_device(args.device),
+        data_root=resolve_data_root(args.data_root),
+        quiet=args.quiet,
+    )
+    if args.resume:
+        if args.set or args.data or args.name:
+            raise UsageError("--resume takes no --set, --data or --name")
+        return _resume(Path(args.resume), ctx)
+    if args.fork:
+        return _fork(args, ctx)
+    return _fresh(args, ctx)
+
+
+def _fresh(args: argparse.Namespace, ctx: Any) -> int:
+    from eoss.analysis.cli.data_root import load_for_config
+    from eoss.analysis.cli.overrides import apply_overrides
+    from eoss.analysis.cli.runs import create_run, execute
+    from eoss.empirical.training.config import TrainConfig
+
+    cfg = apply_overrides(TrainConfig, base_config(args), args.set)
+    data = load_for_config(cfg.data, seed=cfg.seed, root=ctx.data_root)
+    run = create_run(cfg, args.out, ctx, data, name=args.name)
+    return _report(run.path, execute(run, cfg, ctx, data))
+
+
+def _resume(run_dir: Path, ctx: Any) -> int:
+    from eoss.analysis import records
+    from eoss.analysis.cli.data_root import load_for_config
+    from eoss.analysis.cli.runs import execute, prepare_resume
+
+    status = records.RunDir.open(run_dir).status.get("status")
+    if status in ("finished", "diverged"):
+        print(f"eoss train: {run_dir} already {status}; nothing to do", file=sys.stderr)
+        return 0
+    run, cfg, state = prepare_resume(run_dir)
+    data = load_for_config(cfg.data, seed=cfg.seed, root=ctx.data_root)
+    _check_same_data(run, data[0].provenance)
+    return _report(run.path, execute(run, cfg, ctx, data, state=state))
+
+
+def _fork(args: argparse.Namespace, ctx: Any) -> int:
+    from eoss.analysis.cli.data_root import load_for_config
+    from eoss.analysis.cli.runs import (
+        create_run,
+        execute,
+        fork_config,
+        load_run_config,
+        load_state,
+        parse_run_spec,
+    )
+    from eoss.analysis.records.checkpoints import CheckpointKeeper
+
+    if args.data:
+        raise UsageError("--fork keeps the source run's data; drop --data")
+    src_dir, step = parse_run_spec(args.fork)
+    src_cfg = load_run_config(src_dir)
+    step, state = load_state(src_dir, step)
+    cfg, changed = fork_config(src_cfg, args.set, step)
+    data = load_for_config(cfg.data, seed=cfg.seed, root=ctx.data_root)
+    origin = {"run": str(src_dir.resolve()), "step": step, "set": list(args.set)}
+    run = create_run(
+        cfg, args.out, ctx, data, name=args.name, extra_env={"fork": origin}
+    )
+
+    CheckpointKeeper(run.path, cfg.checkpoint.keep_last).save(step, state)
+    run.append(
+        "event", {"step": step, "kind": "fork", "old": origin["run"], "new": step}
+    )
+    for key, (old, new) in changed.items():
+        if key in ("lr", "batch_size"):
+            run.append("event", {"step": step, "kind": key, "old": old, "new": new})
+    return _report(run.path, execute(run, cfg, ctx, data, state=state, protect=(step,)))
+
+
+def _check_same_data(run: Any, provenance: dict[str, Any]) -> None:
+    """Warn when a resumed run's data files differ from the recorded ones."""
+    from eoss.analysis import records
+
+    try:
+        recorded = records.read_json(run.path / "env.json").get("data", {})
+    except (FileNotFoundError, ValueError):
+        return
+    old, new = recorded.get("files_sha256"), provenance.get("files_sha256")
+    if old and new and old != new:
+        print(
+            "eoss train: warning: the data files differ from the ones this run "
+            "started with (SHA-256 mismatch)",
+            file=sys.stderr,
+        )
+
+
+def _report(path: Path, hist: Any) -> int:
+    """Print the run folder (stdout) and a one-line summary (stderr)."""
+    last = hist.last
+    bits = [f"{hist.status} at step {hist.step}"]
+    if "minibs" in last and "lr" in last:
+        bits.append(f"MiniBS·η/2 {last['minibs'] * last['lr'] / 2:.3f}")
+    if "fullbs" in last and "lr" in last:
+        bits.append(f"FullBS·η/2 {last['fullbs'] * last['lr'] / 2:.3f}")
+    if hist.reason:
+        bits.append(f"({hist.reason})")
+    print(f"eoss train: {', '.join(bits)}; {hist.seconds:.1f} s", file=sys.stderr)
+    print(path)
+    return 130 if hist.status == "interrupted" else 0

@@ -1,1 +1,0 @@
-"""Subcommands of ``eoss``; each module registers one (see :mod:`analysis.cli`)."""

@@ -1,0 +1,158 @@
+"""A run directory: config, env, status, append-only metrics, command files."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from eoss.analysis.records.env import config_hash, env_info
+from eoss.analysis.records.io import JsonlWriter, read_json, read_jsonl, write_json
+
+STATUSES = ("running", "finished", "diverged", "interrupted", "failed")
+
+
+class RunDir:
+    """A run directory: config, env, status, append-only metrics, extra files.
+
+    Args:
+        path: The directory (must exist; use :meth:`create` or :meth:`open`).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._metrics: JsonlWriter | None = None
+
+    @classmethod
+    def create(
+        cls,
+        root: str | Path,
+        kind: str,
+        config: Mapping[str, Any],
+        *,
+        name: str | None = None,
+        env: Mapping[str, Any] | None = None,
+        exist_ok: bool = False,
+    ) -> RunDir:
+        """Make ``root/kind/name`` and write ``config.json``, ``env.json``, status.
+
+        Args:
+            root: Root folder (e.g. ``reports/runs``).
+            kind: Command kind (``train``, ``simulate``, ...).
+            config: Resolved config as a dict.
+            name: Folder name; default ``<UTC time>_<config hash>``.
+            env: Environment facts (default :func:`env_info`).
+            exist_ok: Reuse an existing folder (resume) instead of failing.
+
+        Returns:
+            The run directory.
+
+        Raises:
+            FileExistsError: If the folder exists and ``exist_ok`` is False.
+        """
+        if name is None:
+            stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+            name = f"{stamp}_{config_hash(config)}"
+        path = Path(root) / kind / name
+        if path.exists() and not exist_ok:
+            raise FileExistsError(f"run directory {path} already exists")
+        path.mkdir(parents=True, exist_ok=True)
+        run = cls(path)
+        write_json(path / "config.json", config)
+        write_json(path / "env.json", env if env is not None else env_info())
+        run.set_status("running")
+        return run
+
+    @classmethod
+    def open(cls, path: str | Path) -> RunDir:
+        """Open an existing run directory.
+
+        Args:
+            path: The folder.
+
+        Returns:
+            The run directory.
+
+        Raises:
+            FileNotFoundError: If it has no ``config.json``.
+        """
+        path = Path(path)
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(f"{path} is not a run directory (no config.json)")
+        return cls(path)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The stored config."""
+        return read_json(self.path / "config.json")
+
+    @property
+    def status(self) -> dict[str, Any]:
+        """The stored status record (``{"status": "unknown"}`` if missing)."""
+        try:
+            return read_json(self.path / "status.json")
+        except FileNotFoundError:
+            return {"status": "unknown"}
+
+    def set_status(self, status: str, **extra: Any) -> None:
+        """Atomically record the run's status.
+
+        Args:
+            status: One of :data:`STATUSES`.
+            **extra: More JSON-able facts (wall time, last step, reason).
+
+        Raises:
+            ValueError: On an unknown status.
+        """
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        stamp = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        write_json(self.path / "status.json", {"status": status, "utc": stamp, **extra})
+
+    def append(self, table: str, row: Mapping[str, Any]) -> None:
+        """Append one record to ``metrics.jsonl`` (tagged with its table).
+
+        Args:
+            table: Record kind (``history``, ``eigs``, ...).
+            row: JSON-able fields.
+        """
+        if self._metrics is None:
+            self._metrics = JsonlWriter(self.path / "metrics.jsonl")
+        self._metrics.write({"table": table, **row})
+
+    def records(self, table: str | None = None) -> list[dict[str, Any]]:
+        """Read back ``metrics.jsonl`` (optionally one table).
+
+        Args:
+            table: Table to keep, or None for all.
+
+        Returns:
+            The records (empty if the log does not exist yet).
+        """
+        path = self.path / "metrics.jsonl"
+        return read_jsonl(path, table=table) if path.is_file() else []
+
+    def close(self) -> None:
+        """Close the metrics log."""
+        if self._metrics is not None:
+            self._metrics.close()
+            self._metrics = None
+
+
+def iter_run_dirs(pattern_roots: Iterable[str | Path]) -> Iterator[RunDir]:
+    """Run directories under the given folders (recursively, sorted).
+
+    Args:
+        pattern_roots: Folders that are run dirs or contain them.
+
+    Yields:
+        Each run directory found (a folder with ``config.json``).
+    """
+    for root in pattern_roots:
+        root = Path(root)
+        if (root / "config.json").is_file():
+            yield RunDir(root)
+            continue
+        for cfg in sorted(root.rglob("config.json")):
+            yield RunDir(cfg.parent)

@@ -1,0 +1,1 @@
+"""Reports: figures, Markdown and HTML of an already computed Study."""

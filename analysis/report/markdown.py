@@ -1,0 +1,319 @@
+"""The report's Markdown: claims table, run and sweep tables, fits, figures, provenance.
+
+Pure text generation from a :class:`eoss.analysis.study.study.Study`, its claim rows and figure
+references. Everything is sorted and no time stamps are written, so the same inputs
+give the same text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from eoss.analysis.claims.table import ClaimRow, fmt
+from eoss.analysis.report.figure_ref import FigureRef
+from eoss.analysis.stats.batch_means import Level
+from eoss.analysis.stats.compare import ExponentComparison
+from eoss.analysis.stats.powerlaw import PowerLawFit
+from eoss.analysis.study.plateau import PhaseDetection
+from eoss.analysis.study.study import CurveFits, Study
+from eoss.analysis.study.sweeps import Sweep
+
+
+def cell(value: Any) -> str:
+    """Table-cell text with pipes escaped and newlines flattened.
+
+    Args:
+        value: Anything printable.
+
+    Returns:
+        Text safe inside a pipe table.
+    """
+    return " ".join(str(value).split()).replace("|", "\\|")
+
+
+def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A pipe table.
+
+    Args:
+        header: Column titles.
+        rows: Cell values.
+
+    Returns:
+        Markdown lines.
+    """
+    lines = ["| " + " | ".join(cell(h) for h in header) + " |"]
+    lines.append("|" + "|".join("---" for _ in header) + "|")
+    lines += ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def lvl(level: Level | None) -> str:
+    """``mean [lo, hi]`` or ``—``.
+
+    Args:
+        level: A level or None.
+
+    Returns:
+        Text.
+    """
+    if level is None:
+        return "—"
+    return f"{fmt(level.mean)} [{fmt(level.ci[0])}, {fmt(level.ci[1])}]"
+
+
+def figures_md(refs: Sequence[FigureRef], section: str) -> str:
+    """Image lines (with captions) of one section.
+
+    Args:
+        refs: All figures.
+        section: Section to keep.
+
+    Returns:
+        Markdown.
+    """
+    parts = [
+        f"![{r.caption}]({r.png})\n\n*{r.caption}* ([PDF](figures/{r.name}.pdf))"
+        for r in refs
+        if r.section == section
+    ]
+    return "\n\n".join(parts)
+
+
+def claims_md(rows: Sequence[ClaimRow]) -> str:
+    """The claims table.
+
+    Args:
+        rows: Claim rows.
+
+    Returns:
+        Markdown.
+    """
+    header = ("#", "Claim", "Source", "Measured (95% CI)", "Verdict", "Rule", "Note")
+    body = [
+        (i + 1, r.claim, r.source, r.measured, f"**{r.verdict}**", r.criterion, r.note)
+        for i, r in enumerate(rows)
+    ]
+    counts = {
+        v: sum(r.verdict == v for r in rows)
+        for v in ("supported", "not supported", "inconclusive", "not measured")
+    }
+    summary = ", ".join(f"{v}: {n}" for v, n in counts.items())
+    return f"## Claims\n\n{summary}.\n\n" + md_table(header, body)
+
+
+RUN_HEADER = ("run", "phase", "η", "b", "started by", "status", "sharpening ends")
+RUN_HEADER += ("window", "MiniBS/(2/η)", "FullBS/(2/η)", "gap/(2/η)")
+RUN_HEADER += ("batch sharpness/(2/η)", "in [2/η, 4/η]", "FullBS > MiniBS")
+
+
+def _phase_row(run_id: str, p: PhaseDetection) -> tuple[Any, ...]:
+    win = "—" if p.window is None else f"{p.window[0]}–{p.window[1]}"
+    band = "—" if p.in_band_fraction is None else f"{p.in_band_fraction:.0%}"
+    end = "—" if p.sharpening_end_step is None else p.sharpening_end_step
+    status = p.status + (" (diverged)" if p.diverged else "")
+    ph = p.phase
+    head = (run_id, ph.index, f"{ph.lr:g}", ph.batch_size, ph.change, status, end, win)
+    gap = p.normalised("gap_cv") or p.normalised("gap")
+    levels = (p.normalised("minibs"), p.normalised("fullbs"), gap)
+    levels += (p.normalised("batch_sharpness"),)
+    return (*head, *map(lvl, levels), band, f"{p.n_violations}/{p.n_pairs}")
+
+
+def runs_md(study: Study, refs: Sequence[FigureRef]) -> str:
+    """One row per run phase: status, window, plateau levels (units of 2/η).
+
+    Args:
+        study: The study.
+        refs: Figures.
+
+    Returns:
+        Markdown ("" when there are no runs).
+    """
+    if not study.detections:
+        return ""
+    rows = [_phase_row(r.run_id, p) for r, det in study.detections for p in det.phases]
+    text = "## Training runs (EoSS detection)\n\n" + md_table(RUN_HEADER, rows)
+    text += (
+        "\n\nLevels are batch-means estimates over the plateau window after burn-in "
+        "(see Methods); the gap is the control-variate estimator when recorded."
+    )
+    figs = figures_md(refs, "runs")
+    return text + ("\n\n" + figs if figs else "")
+
+
+FIT_HEADER = ("window", "b used", "α [95% CI]", "p(α=1)", "p(α=0.7)", "R²", "n")
+FIT_HEADER += ("excluded", "method")
+SEG_HEADER = ("segments K", "AIC", "BIC", "ΔAIC", "ΔBIC")
+SEG_HEADER += ("exponents; breakpoints [95% profile CI]",)
+
+
+def _fit_row(name: str, f: PowerLawFit | str) -> tuple[Any, ...]:
+    if not isinstance(f, PowerLawFit):
+        return (name, "—", "not fitted: " + f, "", "", "", "", "", "")
+    lo, hi = f.exponent_ci
+    excluded = (
+        json.dumps(dict(sorted(f.n_excluded.items()))) if f.n_excluded else "none"
+    )
+    return (
+        name,
+        f"{f.x_range[0]:g}–{f.x_range[1]:g}",
+        f"{fmt(f.exponent)} [{fmt(lo)}, {fmt(hi)}]",
+        fmt(f.p_alpha_1),
+        fmt(f.p_alpha_0_7),
+        fmt(f.r2),
+        f.n_used,
+        excluded,
+        f.method,
+    )
+
+
+def _segment_row(r: dict[str, Any], fit: Any) -> tuple[Any, ...]:
+    if "skipped" in r:
+        return (r["n_segments"], "—", "—", "—", "—", "skipped: " + r["skipped"])
+    detail = ""
+    if not isinstance(fit, PowerLawFit):
+        bps = zip(fit.breakpoints, fit.breakpoint_ci, strict=True)
+        detail = "; ".join(
+            [f"α = {', '.join(fmt(a) for a in fit.exponents)}"]
+            + [f"b* = {fmt(b)} [{fmt(lo)}, {fmt(hi)}]" for b, (lo, hi) in bps]
+        )
+    ics = (fmt(r["aic"], 5), fmt(r["bic"], 5), fmt(r["delta_aic"]), fmt(r["delta_bic"]))
+    return (r["n_segments"], *ics, detail)
+
+
+def fits_md(cf: CurveFits) -> str:
+    """Fit table (one row per window) and segment comparison of one curve.
+
+    Args:
+        cf: The curve's fits.
+
+    Returns:
+        Markdown.
+    """
+    out = md_table(FIT_HEADER, [_fit_row(k, f) for k, f in cf.fits.items()])
+    seg = cf.segments
+    if isinstance(seg, str):
+        return out + f"\n\nSegmented fits: not fitted ({seg})."
+    srows = [_segment_row(r, seg.fits.get(r["n_segments"])) for r in seg.rows]
+    out += "\n\n" + md_table(SEG_HEADER, srows)
+    return out + (
+        f"\n\nPreferred K: {seg.preferred_aic} by AIC, {seg.preferred_bic} by BIC."
+    )
+
+
+SWEEP_HEADER = (
+    "b",
+    "runs",
+    "MiniBS/(2/η)",
+    "FullBS/(2/η)",
+    "gap (raw)",
+    "gap estimator",
+)
+COMP_HEADER = ("static curve", "sweep", "α static", "α trained")
+COMP_HEADER += ("α trained − α static [95% CI]", "p (pooled interaction)", "p (Welch)")
+
+
+def _pm(x: float, se: float) -> str:
+    return f"{fmt(x)} ± {fmt(se, 2)}"
+
+
+def _sweep_section(study: Study, i: int, s: Sweep) -> list[str]:
+    rows = [
+        (
+            f"{s.batch_size[j]:g}",
+            ", ".join(s.run_ids[j]),
+            _pm(s.minibs[j], s.minibs_se[j]),
+            _pm(s.fullbs[j], s.fullbs_se[j]),
+            _pm(s.gap[j], s.gap_se[j]),
+            s.gap_source[j],
+        )
+        for j in range(len(s.batch_size))
+    ]
+    parts = [f"### Sweep {i}: {s.label}", md_table(SWEEP_HEADER, rows)]
+    if s.excluded:
+        runs = ", ".join(f"{k} ({v})" for k, v in s.excluded.items())
+        parts.append(f"Runs not at EoSS (not in the curves): {runs}.")
+    parts += [fits_md(study.sweep_fits[s.key]), f"Sweep key: `{s.key}`"]
+    return parts
+
+
+def sweeps_md(study: Study, refs: Sequence[FigureRef]) -> str:
+    """Per sweep: plateau table per b, fits, figures.
+
+    Args:
+        study: The study.
+        refs: Figures.
+
+    Returns:
+        Markdown ("" without sweeps).
+    """
+    if not study.sweeps:
+        return ""
+    parts = ["## Batch-size sweeps (trained plateau gaps)"]
+    for i, s in enumerate(study.sweeps):
+        parts += _sweep_section(study, i, s)
+    figs = figures_md(refs, "sweeps")
+    return "\n\n".join(parts + ([figs] if figs else []))
+
+
+def _comparison_row(label: str, sweep: str, comp: ExponentComparison | str) -> tuple:
+    if not isinstance(comp, ExponentComparison):
+        return (label, sweep, "—", "—", "not compared: " + comp, "", "")
+    lo, hi = comp.difference_ci
+    return (
+        label,
+        sweep,
+        fmt(comp.static.exponent),
+        fmt(comp.trained.exponent),
+        f"{fmt(comp.difference)} [{fmt(lo)}, {fmt(hi)}]",
+        fmt(comp.p_value),
+        fmt(comp.p_value_welch),
+    )
+
+
+def comparisons_md(study: Study, refs: Sequence[FigureRef]) -> str:
+    """Static vs trained exponent comparisons.
+
+    Args:
+        study: The study.
+        refs: Figures.
+
+    Returns:
+        Markdown ("" without comparisons).
+    """
+    if not study.comparisons:
+        return ""
+    labels = {s.key: s.label for s in study.sweeps}
+    rows = [_comparison_row(a, labels[k], c) for a, k, c in study.comparisons]
+    parts = ["## Static vs trained exponents", md_table(COMP_HEADER, rows)]
+    figs = figures_md(refs, "comparison")
+    return "\n\n".join(parts + ([figs] if figs else []))
+
+
+def tables_md(study: Study, refs: Sequence[FigureRef]) -> str:
+    """Static and simulated gap curves with their fits and figures.
+
+    Args:
+        study: The study.
+        refs: Figures.
+
+    Returns:
+        Markdown ("" when there are none).
+    """
+    parts = []
+    for title, fits, section in (
+        ("Static gap curves (frozen networks)", study.static_fits, "static"),
+        ("Random-matrix simulations", study.simulate_fits, "simulation"),
+    ):
+        if not fits:
+            continue
+        parts.append(f"## {title}")
+        for label, cf in sorted(fits.items()):
+            parts.append(f"### {label}\n\nData-set size n = {cf.n or 'unknown'}.")
+            parts.append(fits_md(cf))
+        figs = figures_md(refs, section)
+        if figs:
+            parts.append(figs)
+    return "\n\n".join(parts)

@@ -1,0 +1,1 @@
+"""Plot helpers: ``ax``-first, one module per figure family, and figure saving."""

@@ -1,0 +1,169 @@
+"""Gap and plateau levels against the batch size, with fitted power laws.
+
+The paper's Figs. 6-8 / 14-16 (trained plateaus and gaps vs b) and Figs. 9 / 11-13
+(static gaps of frozen networks). Log-log axes; error bars are ±1 SE; a fitted power
+law (or segmented power law) is drawn over the x range it was fitted on and labelled
+with its exponent and interval (gap ∝ b^-α). Helpers draw on a given Axes and return
+their artists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from eoss.analysis.stats.powerlaw import PowerLawFit
+from eoss.analysis.stats.segmented import SegmentedFit
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
+from numpy.typing import ArrayLike
+
+
+def plot_gap_points(
+    ax: Axes,
+    b: ArrayLike,
+    gap: ArrayLike,
+    se: ArrayLike | None = None,
+    *,
+    label: str = "gap",
+    color: str = "tab:blue",
+    marker: str = "o",
+) -> list[Artist]:
+    """Positive gaps with ±1 SE error bars on log-log axes (non-positive ones omitted).
+
+    Args:
+        ax: Target axes.
+        b: Batch sizes.
+        gap: Gaps.
+        se: Standard errors or None.
+        label: Legend label (the omitted count is appended when > 0).
+        color: Colour.
+        marker: Marker.
+
+    Returns:
+        The errorbar container's artists.
+    """
+    b, gap = np.asarray(b, float), np.asarray(gap, float)
+    keep = np.isfinite(gap) & (gap > 0) & (b > 0)
+    err = None if se is None else np.asarray(se, float)[keep]
+    dropped = int((~keep).sum())
+    text = label + (f" ({dropped} ≤ 0 omitted)" if dropped else "")
+    cont = ax.errorbar(
+        b[keep],
+        gap[keep],
+        yerr=err,
+        fmt=marker,
+        color=color,
+        ms=4,
+        capsize=2,
+        label=text,
+    )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    return list(cont.get_children())
+
+
+def plot_fit(
+    ax: Axes,
+    fit: PowerLawFit | SegmentedFit,
+    *,
+    color: str = "tab:blue",
+    label: str | None = None,
+) -> list[Artist]:
+    """The fitted (segmented) power law over its fitted x range.
+
+    Args:
+        ax: Target axes.
+        fit: A :class:`PowerLawFit` or :class:`SegmentedFit`.
+        color: Line colour.
+        label: Legend label (default: the exponent(s) with intervals).
+
+    Returns:
+        The line artist(s), plus breakpoint markers for a segmented fit.
+    """
+    lo, hi = fit.x_range
+    xs = np.geomspace(lo, hi, 200)
+    if label is None:
+        if isinstance(fit, PowerLawFit):
+            c0, c1 = fit.exponent_ci
+            label = f"α = {fit.exponent:.2f} [{c0:.2f}, {c1:.2f}]"
+        else:
+            label = "α = " + ", ".join(f"{a:.2f}" for a in fit.exponents)
+    out: list[Artist] = list(
+        ax.plot(xs, fit.predict(xs), color=color, lw=1.3, label=label)
+    )
+    if isinstance(fit, SegmentedFit):
+        for bp in fit.breakpoints:
+            out.append(ax.axvline(bp, color=color, ls=":", lw=1.0))
+    return out
+
+
+def plot_reference_slopes(
+    ax: Axes,
+    x_range: tuple[float, float],
+    anchor: tuple[float, float],
+    exponents: Sequence[float] = (1.0, 0.7),
+) -> list[Artist]:
+    """Grey guide lines y = y0·(x/x0)^-α through ``anchor`` for each α.
+
+    Args:
+        ax: Target axes.
+        x_range: (lo, hi) of the guides.
+        anchor: (x0, y0) point they pass through.
+        exponents: The α values.
+
+    Returns:
+        The line artists.
+    """
+    xs = np.geomspace(*x_range, 50)
+    x0, y0 = anchor
+    styles = ["--", "-.", ":"]
+    out: list[Artist] = []
+    for i, a in enumerate(exponents):
+        out += ax.plot(
+            xs,
+            y0 * (xs / x0) ** -a,
+            color="0.5",
+            lw=0.9,
+            ls=styles[i % 3],
+            label=f"b^-{a:g}",
+        )
+    return out
+
+
+def plot_plateaus_vs_batch(
+    ax: Axes,
+    b: ArrayLike,
+    minibs: ArrayLike,
+    minibs_se: ArrayLike,
+    fullbs: ArrayLike,
+    fullbs_se: ArrayLike,
+) -> list[Artist]:
+    """Plateau levels of MiniBS and FullBS in units of 2/η against b (Figs. 6-8).
+
+    Args:
+        ax: Target axes.
+        b: Batch sizes.
+        minibs: MiniBS plateau / (2/η).
+        minibs_se: Its SE.
+        fullbs: FullBS plateau / (2/η).
+        fullbs_se: Its SE.
+
+    Returns:
+        The artists.
+    """
+    out: list[Artist] = []
+    for y, e, name, color in (
+        (minibs, minibs_se, "MiniBS", "tab:blue"),
+        (fullbs, fullbs_se, "FullBS", "tab:red"),
+    ):
+        cont = ax.errorbar(
+            b, y, yerr=e, fmt="o-", color=color, ms=4, capsize=2, label=name
+        )
+        out += list(cont.get_children())
+    out.append(ax.axhline(1.0, color="black", lw=1.0, label="2/η"))
+    out.append(ax.axhline(2.0, color="black", lw=1.0, ls="--", label="4/η"))
+    ax.set_xscale("log")
+    ax.set_xlabel("batch size b")
+    ax.set_ylabel("plateau level / (2/η)")
+    return out

@@ -1,0 +1,240 @@
+"""The report's framing sections (intro, data caveat, provenance, methods) and assembly.
+
+:func:`render` puts the whole Markdown document together from the sections of
+:mod:`eoss.analysis.report.markdown` and these. No time stamps; inputs are listed by path
+relative to their common folder.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from eoss.analysis.claims.table import ClaimRow
+from eoss.analysis.records.env import config_hash
+from eoss.analysis.report.figure_ref import FigureRef
+from eoss.analysis.report.markdown import (
+    claims_md,
+    comparisons_md,
+    figures_md,
+    md_table,
+    runs_md,
+    sweeps_md,
+    tables_md,
+)
+from eoss.analysis.study.study import Study
+
+METHODS = """## Methods
+
+- Power laws: gap ∝ b^-α with α = −(log-log slope). WLS with weights (gap/SE)² (delta
+  method) when SEs exist, residual-scaled covariance and Student-t 95% intervals.
+  Points with gap ≤ 0 are excluded and counted, never silently.
+- Segmented fits: continuous broken sticks on log-log axes; breakpoints by profiled
+  least squares with profile-F intervals; AIC/BIC count each breakpoint as a parameter.
+- Plateau levels: batch means (blocks of ⌊√m⌋ measurements) over the plateau window
+  after burn-in; runs at one b are combined with the larger of the within-run and
+  between-run standard errors.
+- Static vs trained: pooled WLS with an interaction term (t-test), checked by a Welch
+  test on the separate fits.
+"""
+
+CAVEAT = (
+    "**Data caveat.** The CIFAR-10 files behind these runs were rebuilt from a JPEG "
+    "(quality 75) mirror: real images, labels and order, but not bit-exact pixels. "
+    "Sharpness and accuracy values are close to, not identical with, what the "
+    "original pixels would give."
+)
+
+
+def _versions(env: dict[str, Any]) -> tuple[str, str, str, str]:
+    v = env.get("versions") if isinstance(env.get("versions"), dict) else {}
+    return (
+        str(env.get("git_revision") or "—"),
+        str(v.get("torch") or "—"),
+        str(v.get("numpy") or "—"),
+        str(env.get("device") or "—"),
+    )
+
+
+def provenance_md(study: Study) -> str:
+    """Inputs with ids, config hashes, statuses and software versions.
+
+    Args:
+        study: The study.
+
+    Returns:
+        Markdown.
+    """
+    inp = study.inputs
+    rows = []
+    for run, _ in study.detections:
+        status = run.status.get("status", "unknown")
+        rows.append(
+            (
+                "training run",
+                inp.relative(run.path),
+                run.config_hash,
+                status,
+                *_versions(run.env),
+            )
+        )
+    for t in (*inp.static, *inp.simulate):
+        rows.append(
+            (
+                t.kind,
+                inp.relative(t.path),
+                config_hash(t.config),
+                "—",
+                *_versions(t.env),
+            )
+        )
+    for d in inp.derive:
+        rows.append(("derivation", inp.relative(d.path), "—", "—", "—", "—", "—", "—"))
+    header = (
+        "kind",
+        "input",
+        "config hash",
+        "status",
+        "git revision",
+        "torch",
+        "numpy",
+        "device",
+    )
+    return "## Provenance\n\n" + md_table(header, rows)
+
+
+CONFIG_HEADER = ("run", "model", "loss", "data", "n_train", "optimiser", "noise")
+CONFIG_HEADER += ("η", "b", "steps", "seed")
+
+
+def _model_text(config: dict[str, Any]) -> str:
+    model = config.get("model")
+    if not isinstance(model, dict):
+        return str(model or "—")
+    name = model.get("name", "?")
+    rest = ", ".join(f"{k}={v}" for k, v in sorted(model.items()) if k != "name")
+    return f"{name} ({rest})" if rest else str(name)
+
+
+def configurations_md(study: Study) -> str:
+    """The main configuration fields of every training run.
+
+    Args:
+        study: The study.
+
+    Returns:
+        Markdown ("" without runs).
+    """
+    rows = []
+    for run, _ in study.detections:
+        c = run.config
+
+        def get(group: str, key: str, c: dict[str, Any] = c) -> Any:
+            g = c.get(group)
+            return g.get(key, "—") if isinstance(g, dict) else "—"
+
+        rows.append(
+            (
+                run.run_id,
+                _model_text(c),
+                c.get("loss", "—"),
+                get("data", "name"),
+                get("data", "n_train"),
+                get("optim", "name"),
+                get("noise", "kind"),
+                c.get("lr", "—"),
+                c.get("batch_size", "—"),
+                c.get("steps", "—"),
+                c.get("seed", "—"),
+            )
+        )
+    return "## Configurations\n\n" + md_table(CONFIG_HEADER, rows) if rows else ""
+
+
+def methods_md(study: Study) -> str:
+    """The conventions and the EoSS criteria used.
+
+    Args:
+        study: The study.
+
+    Returns:
+        Markdown.
+    """
+    crit = "\n".join(f"- `{k}` = {v}" for k, v in asdict(study.criteria).items())
+    return (
+        f"{METHODS}\nEoSS detection criteria:\n\n{crit}\n\n"
+        "Definitions and rationale: docs/analysis.md."
+    )
+
+
+def jpeg_caveat(study: Study) -> str:
+    """The JPEG-q75 data caveat when any input's records mention JPEG.
+
+    Args:
+        study: The study.
+
+    Returns:
+        A paragraph, or "".
+    """
+    inp = study.inputs
+    blobs = [json.dumps([r.config, r.env]) for r in inp.runs]
+    blobs += [json.dumps([t.config, t.env]) for t in (*inp.static, *inp.simulate)]
+    return CAVEAT if any("jpeg" in b.lower() for b in blobs) else ""
+
+
+def _extra_figures(refs: Sequence[FigureRef]) -> str:
+    parts = []
+    for section, title in (
+        ("noise", "Noise-injected GD"),
+        ("ntk", "MiniBS and the averaged NTK"),
+        ("symbolic", "Symbolic derivations"),
+    ):
+        figs = figures_md(refs, section)
+        if figs:
+            parts.append(f"## {title}\n\n{figs}")
+    return "\n\n".join(parts)
+
+
+def render(
+    study: Study,
+    claims: Sequence[ClaimRow],
+    refs: Sequence[FigureRef],
+    title: str,
+    version: str,
+) -> str:
+    """The whole report.
+
+    Args:
+        study: The study.
+        claims: Claim rows.
+        refs: Figures.
+        title: Report title.
+        version: eoss version string.
+
+    Returns:
+        Markdown text ending with a newline.
+    """
+    inp = study.inputs
+    intro = (
+        f"Generated by `eoss report` (eoss {version}) from {len(inp.runs)} training "
+        f"runs, {len(inp.static)} static-gap curves, {len(inp.simulate)} random-matrix "
+        f"simulations and {len(inp.derive)} derivation documents. Exponents follow "
+        "gap ∝ b^-α; intervals are 95%."
+    )
+    sections = [
+        f"# {title}",
+        intro,
+        jpeg_caveat(study),
+        claims_md(claims),
+        runs_md(study, refs),
+        sweeps_md(study, refs),
+        tables_md(study, refs),
+        comparisons_md(study, refs),
+        _extra_figures(refs),
+        configurations_md(study),
+        provenance_md(study),
+        methods_md(study),
+    ]
+    return "\n\n".join(s for s in sections if s) + "\n"

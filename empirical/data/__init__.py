@@ -1,0 +1,1 @@
+"""Data sets: in-memory arrays, mini-batch sampling, CIFAR-10."""

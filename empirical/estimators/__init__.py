@@ -1,0 +1,1 @@
+"""Sharpness estimators: FullBS, lambda_max of a batch, MiniBS, batch sharpness, NTK."""

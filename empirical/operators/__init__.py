@@ -1,0 +1,1 @@
+"""Hessian and Gauss-Newton linear operators, batched mini-batch Hessians and exact reductions."""

@@ -1,0 +1,363 @@
+r"""Machinery shared by the mini-batch estimators (private).
+
+Batches of equal size are stacked, optionally span-reduced
+(:mod:`eoss.empirical.operators.span_reduction`), and solved together by one batched Lanczos whose
+matvec is one backward pass through a vmapped gradient graph
+(:class:`eoss.empirical.operators.stacked.StackedBatchHessian`), or, for ReLU MLPs
+(``method="range"``), the closed-form R-operator products restricted to a
+subspace containing each batch Hessian's range (:mod:`eoss.empirical.operators.relu_mlp_range`).
+``loop_one`` is the reference path: one
+:func:`eoss.empirical.operators.hessian.minibatch_hessian` and one Lanczos per batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from eoss.empirical.data.arrays import ArrayDataset
+from eoss.empirical.losses import Loss
+from eoss.empirical.operators.hessian import minibatch_hessian
+from eoss.empirical.operators.params import (
+    BNMode,
+    detached_buffers,
+    detached_params,
+    infer_device,
+    infer_dtype,
+    private_module,
+)
+from eoss.empirical.operators.relu_mlp import mlp_layout
+from eoss.empirical.operators.relu_mlp_range import (
+    MLPRangeHessian,
+    RangeReduction,
+    range_dim,
+    range_operator,
+)
+from eoss.empirical.operators.span_reduction import (
+    ReducedBatches,
+    reduce_batches,
+    supports_reduction,
+)
+from eoss.empirical.operators.stacked import (
+    StackedBatchHessian,
+    output_dim,
+    stacked_targets,
+)
+from eoss.empirical.solvers.lanczos import lanczos
+from numpy.typing import NDArray
+from torch import Tensor, nn
+
+Method = Literal["auto", "range", "reduced", "plain", "loop"]
+# Relative size of the random part of a warm start: large enough that a new top
+# eigenvector (a crossing since the previous measurement) is found as fast as
+# from a cold start.
+WARM_NOISE = 0.5
+# Bytes of Lanczos basis per chunk of batches. On CPU the solve is bound by memory
+# traffic on (K, P) vectors, and small chunks whose basis stays in cache were as
+# fast per batch as large ones or faster (benchmarks/RESULTS.md); on GPU larger
+# chunks feed the device.
+CHUNK_BYTES = {"cpu": 32 << 20, "cuda": 1 << 30}
+
+
+def sample_batches(n: int, batch_size: int, n_batches: int, rng: np.random.Generator):
+    """K batches of b distinct rows, independent across batches.
+
+    Args:
+        n: Number of rows N.
+        batch_size: b (1 ≤ b ≤ N).
+        n_batches: K ≥ 1.
+        rng: Generator.
+
+    Returns:
+        (K, b) int64 row indices.
+
+    Raises:
+        ValueError: On b outside [1, N] or K < 1.
+    """
+    if not 1 <= batch_size <= n:
+        raise ValueError(f"batch size must be in [1, {n}], got {batch_size}")
+    if n_batches < 1:
+        raise ValueError(f"number of batches must be >= 1, got {n_batches}")
+    rows = [rng.choice(n, size=batch_size, replace=False) for _ in range(n_batches)]
+    return np.stack(rows).astype(np.int64)
+
+
+def batch_rows(
+    data: ArrayDataset,
+    batch_size: int,
+    n_batches: int,
+    rng: np.random.Generator,
+    batch_indices: NDArray[np.int64] | None,
+) -> NDArray[np.int64]:
+    """Sampled (K, b) rows, or the validated ``batch_indices``."""
+    if batch_indices is None:
+        return sample_batches(len(data), batch_size, n_batches, rng)
+    idx = np.asarray(batch_indices, dtype=np.int64)
+    if idx.ndim != 2 or idx.shape[1] != batch_size or idx.shape[0] < 1:
+        raise ValueError(f"batch_indices must have shape (K, {batch_size})")
+    if idx.min() < 0 or idx.max() >= len(data):
+        raise ValueError(f"batch_indices must lie in [0, {len(data)})")
+    return idx
+
+
+def mean_se(x: NDArray) -> tuple[float, float]:
+    """Mean and standard error std(ddof=1)/sqrt(K) (NaN for K = 1)."""
+    if len(x) < 2:
+        return float(np.mean(x)), float("nan")
+    return float(np.mean(x)), float(np.std(x, ddof=1) / np.sqrt(len(x)))
+
+
+def normal(rng: np.random.Generator, shape, like: Tensor) -> Tensor:
+    """Standard normal draws from ``rng`` as a tensor like ``like``.
+
+    Drawn directly in float32 for float32 tensors (half the cost of float64 draws,
+    which matters at 1.8 M entries per start vector).
+    """
+    dtype = np.float32 if like.dtype == torch.float32 else np.float64
+    return torch.from_numpy(rng.standard_normal(shape, dtype=dtype)).to(like)
+
+
+def cold_start(rng: np.random.Generator, like: Tensor) -> Tensor:
+    """Random start vector(s) shaped like ``like`` ((n,) or (K, n)).
+
+    Purely random on purpose: the chance that a solve stops on the second
+    eigenvalue is then governed by the random component along the top
+    eigenvector alone (docs/spectral-core.md, "False convergence"). Mixing in the
+    loss gradient (which overlaps the top eigenvector by ~0.3 typically) saved ~1
+    step in 20 but did not lower that chance: on batches where the gradient is
+    nearly orthogonal to the top eigenvector it points at the second one instead.
+    """
+    return normal(rng, tuple(like.shape), like)
+
+
+def warm(v0: Tensor, rng: np.random.Generator) -> Tensor:
+    """v0/‖v0‖ plus WARM_NOISE times a random unit vector (per row)."""
+    v = v0 / v0.norm(dim=-1, keepdim=True)
+    xi = normal(rng, tuple(v.shape), v)
+    return v + WARM_NOISE * xi / xi.norm(dim=-1, keepdim=True)
+
+
+@dataclass
+class Setup:
+    """Private module copy, detached parameters/buffers, C, reducibility."""
+
+    module: nn.Module
+    params: dict[str, Tensor]
+    buffers: dict[str, Tensor]
+    n_out: int
+    reducible: bool
+
+    @property
+    def like(self) -> Tensor:
+        """An empty tensor with the parameters' dtype and device."""
+        p = next(iter(self.params.values()))
+        return torch.empty(0, dtype=p.dtype, device=p.device)
+
+
+def setup(model: nn.Module, bn_mode: BNMode, x_rows: Tensor) -> Setup:
+    """Copy what the estimators need from ``model`` (which is left untouched)."""
+    params = detached_params(model)
+    infer_device(params)
+    infer_dtype(params)
+    module = private_module(model, bn_mode)
+    buffers = detached_buffers(model)
+    like = next(iter(params.values()))
+    n_out = output_dim(module, params, buffers, x_rows[:2].to(like))
+    return Setup(module, params, buffers, n_out, supports_reduction(model))
+
+
+def resolve(method: Method, setup: Setup, X: Tensor, b: int) -> str:
+    """The concrete path for ``method``.
+
+    ``auto``: ``range`` for ReLU MLPs with b < d (the fastest exact path,
+    benchmarks/RESULTS.md), else ``reduced`` when exact and smaller, else
+    ``plain``.
+    """
+    if method not in ("auto", "range", "reduced", "plain", "loop"):
+        raise ValueError(f"unknown method {method!r}")
+    d = int(np.prod(X.shape[1:]))
+    if method == "reduced" and not setup.reducible:
+        raise ValueError("method 'reduced' needs nn.Sequential(Flatten(), Linear, ...)")
+    relu_mlp = mlp_layout(setup.module, list(setup.params)) is not None
+    if method == "range" and not relu_mlp:
+        raise ValueError(
+            "method 'range' needs a ReLU MLP: nn.Sequential(Flatten(), Linear, "
+            "ReLU, ..., Linear)"
+        )
+    if method == "auto":
+        if setup.reducible and b < d:
+            return "range" if relu_mlp else "reduced"
+        return "plain"
+    return method
+
+
+def stacked(
+    setup: Setup, loss: Loss, Xs: Tensor, ys: Tensor, method: str
+) -> tuple[
+    StackedBatchHessian | MLPRangeHessian, ReducedBatches | RangeReduction | None
+]:
+    """The K batch Hessians of (K, b, ...) inputs for a resolved ``method``.
+
+    ``reduced``: span-reduced autograd products; ``range``: span reduction, range
+    restriction and closed-form products; anything else: unreduced autograd.
+    """
+    K = Xs.shape[0]
+    T = stacked_targets(loss, ys, setup.n_out, setup.like.dtype)
+    if method == "range":
+        return range_operator(setup.module, setup.params, loss, Xs, T)
+    if method == "reduced":
+        red = reduce_batches(setup.module, setup.params, Xs)
+        op = StackedBatchHessian(
+            setup.module, setup.buffers, loss, red.params, red.Z, T
+        )
+        return op, red
+    P = {k: t.unsqueeze(0).expand(K, *t.shape) for k, t in setup.params.items()}
+    return StackedBatchHessian(setup.module, setup.buffers, loss, P, Xs, T), None
+
+
+@dataclass
+class ChunkOut:
+    """Per-batch results of one chunk (CPU float64 tensors)."""
+
+    lam: Tensor  # (K,)
+    res: Tensor  # (K,)
+    conv: Tensor  # (K,)
+    vec: Tensor | None  # (K, P) full-space eigenvectors
+    bs: Tensor | None  # (K,)
+    cv: Tensor | None  # (K,)
+    n_matvecs: int
+
+
+def solve_stacked(
+    op: StackedBatchHessian | MLPRangeHessian,
+    red: ReducedBatches | RangeReduction | None,
+    rng: np.random.Generator,
+    opts: dict,
+    v0: Tensor | None = None,
+    full_vector: Tensor | None = None,
+    batch_sharpness: bool = False,
+    vectors: bool = False,
+) -> ChunkOut:
+    """Batched top eigenpairs, then the batch-sharpness and control-variate terms.
+
+    λ_max(H_B) = max(λ̃_max, 0) when the reduction dropped dimensions (module
+    docstring of :mod:`eoss.empirical.operators.span_reduction`); eigenvectors are mapped back to the
+    full parameter space.
+    """
+    like = op.gradient
+    if v0 is None:
+        start = cold_start(rng, op.gradient)
+    else:
+        v0 = v0.to(like).expand(op.K, -1)
+        start = warm(red.to_reduced(v0) if red is not None else v0, rng)
+    res = lanczos(op.matvec, start, which="LA", return_vectors=vectors, **opts)
+    lam, resid = res.eigenvalues[:, 0], res.residuals[:, 0]
+    conv = res.converged[:, 0]
+    vec = res.eigenvectors[:, :, 0] if vectors else None
+    if red is not None and red.n_null > 0:  # H_B also has h(d - r) zero eigenvalues
+        null = lam < 0
+        lam, resid = lam.clamp_min(0.0), torch.where(null, 0.0, resid)
+        conv = conv | null
+        if vec is not None:
+            vec = None if bool(null.any()) else red.to_full(vec)
+    elif red is not None and vec is not None:
+        vec = red.to_full(vec)
+    extra, bs, cv = 0, None, None
+    if batch_sharpness:
+        g = op.gradient
+        bs = (op.quadratic_form(g) / (g * g).sum(dim=1)).double().cpu()
+        extra += 1
+    if full_vector is not None:
+        v = full_vector.to(like).expand(op.K, -1)
+        v = red.to_reduced(v) if red is not None else v
+        cv = lam - op.quadratic_form(v).double().cpu()
+        extra += 1
+    return ChunkOut(lam, resid, conv, vec, bs, cv, res.n_matvecs + extra)
+
+
+def loop_one(
+    model, loss, X_B, y_B, rng, opts, bn_mode, full_vector, batch_sharpness
+) -> ChunkOut:
+    """Reference path: one unreduced operator and one Lanczos for one batch."""
+    H = minibatch_hessian(model, loss, X_B, y_B, bn_mode=bn_mode)
+    like = torch.empty(0, dtype=H.torch_dtype, device=H.device)
+    start = cold_start(rng, like.new_empty(H.dim))
+    res = lanczos(H.matvec_torch, start, which="LA", **opts)
+    lam = res.eigenvalues[:1]
+    bs = cv = None
+    if batch_sharpness:
+        g = H.gradient()
+        bs = (g @ H.matvec_torch(g) / (g @ g)).double().cpu().reshape(1)
+    if full_vector is not None:
+        v = full_vector.to(like)
+        cv = lam - (v @ H.matvec_torch(v)).double().cpu().reshape(1)
+    n = res.n_matvecs + int(batch_sharpness) + int(full_vector is not None)
+    return ChunkOut(lam, res.residuals[:1], res.converged[:1], None, bs, cv, n)
+
+
+def auto_chunk(
+    n_batches: int, dim: int, itemsize: int, max_iter: int, device: torch.device
+) -> int:
+    """Batches per chunk so that the Lanczos bases fit :data:`CHUNK_BYTES`.
+
+    Args:
+        n_batches: K.
+        dim: Dimension of one problem.
+        itemsize: Bytes per entry.
+        max_iter: Lanczos step cap (the estimate uses min(max_iter, 30) steps).
+        device: Where the solve runs (``cpu`` or ``cuda`` budget).
+
+    Returns:
+        A chunk size in [1, K].
+    """
+    budget = CHUNK_BYTES.get(torch.device(device).type, CHUNK_BYTES["cuda"])
+    per_batch = (min(max_iter, 30) + 6) * dim * itemsize  # basis + work vectors
+    return int(max(1, min(n_batches, budget // max(per_batch, 1))))
+
+
+def problem_dim(setup: Setup, method: str, d: int, b: int) -> int:
+    """Dimension of one Lanczos problem (P, P̃ after the reduction, or the range's)."""
+    P = sum(t.numel() for t in setup.params.values())
+    if method == "range":
+        return range_dim(setup.module, d, b)
+    if method != "reduced":
+        return P
+    h = setup.params["1.weight"].shape[0]
+    return P - h * (d - min(b, d))
+
+
+def run_chunks(
+    setup: Setup,
+    loss: Loss,
+    data: ArrayDataset,
+    idx: NDArray[np.int64],
+    method: str,
+    rng: np.random.Generator,
+    opts: dict,
+    extras: dict,
+    chunk: int | None,
+    log: Callable[[str], None] | None,
+) -> list[ChunkOut]:
+    """Solve the batches ``idx`` chunk by chunk; ``log`` gets one line per chunk."""
+    if chunk is None:
+        d = int(np.prod(data.X.shape[1:]))
+        dim = problem_dim(setup, method, d, idx.shape[1])
+        like = setup.like
+        chunk = auto_chunk(
+            len(idx), dim, like.element_size(), opts["max_iter"], like.device
+        )
+    outs: list[ChunkOut] = []
+    X, y = data.X, data.y
+    for start in range(0, len(idx), chunk):
+        rows = idx[start : start + chunk]
+        if log is not None:
+            log(f"{method}: batches {start + 1}-{start + len(rows)} of {len(idx)}")
+        Xs = X[torch.as_tensor(rows)].to(setup.like)
+        ys = y[torch.as_tensor(rows)].to(setup.like.device)
+        op, red = stacked(setup, loss, Xs, ys, method)
+        outs.append(solve_stacked(op, red, rng, opts, **extras))
+        del op, red
+    return outs

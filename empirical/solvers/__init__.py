@@ -1,0 +1,1 @@
+"""Eigen-solvers: residual-certified Lanczos, and power iteration as a baseline."""

@@ -1,0 +1,1 @@
+"""Training: configuration, presets, schedules, noise, the trainer, the loop, tracking, row types."""

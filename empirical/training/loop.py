@@ -1,0 +1,211 @@
+"""The training loop: SGD (constant η by default), GD, momentum, noise-injected GD.
+
+:func:`run` trains a :class:`~eoss.empirical.training.config.TrainConfig` and reports everything
+through callbacks; it never touches the file system:
+
+* ``on_record(table, row)``: every record (tables of docs/records.md: ``train``,
+  ``eval``, ``fullbs``, ``minibs``, ``step_sharpness``, ``ntk``, ``event``).
+* ``on_checkpoint(step, state)``: resumable state at a step boundary (model,
+  optimiser, sampler position, every random stream, warm-start vector, the
+  divergence reference). Feeding it back as ``run(cfg, state=state)`` continues
+  bit-for-bit on the CPU.
+* ``progress(step, total, info)``: cheap, called after every update.
+* ``should_stop()``: polled at every step boundary; True ends the run as
+  ``interrupted`` after a checkpoint of that boundary.
+
+Order at the boundary of step t (θ_t, t updates taken): checkpoint (every
+``checkpoint.every`` steps, at t = 0 and at the end) → schedule ``event`` rows →
+measurements due at t → draw batch B_t → ``train`` row (loss of B_t before the
+update) → update. After the last update the measurements due at t = steps run.
+Hence a resume from the checkpoint at step s must drop the records with
+``step >= s``: they are regenerated identically.
+
+The run's state and update rules are :class:`eoss.empirical.training.trainer.Trainer`'s; this
+module is the loop around it.
+
+A run diverges when a training loss (the step's batch loss or the full
+training loss) is NaN/inf or exceeds ``diverge_factor`` × the initial full
+training loss; it then stops, and its last checkpoint is the last good state.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from eoss.empirical.data.arrays import ArrayDataset
+from eoss.empirical.training.config import TrainConfig
+from eoss.empirical.training.trainer import STATE_FORMAT, Trainer, build_trainer
+
+__all__ = ["STATE_FORMAT", "TrainHistory", "Trainer", "build_trainer", "run"]
+
+OnRecord = Callable[[str, dict[str, Any]], None]
+OnCheckpoint = Callable[[int, dict[str, Any]], None]
+Progress = Callable[[int, int, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class TrainHistory:
+    """How a call to :func:`run` ended.
+
+    Attributes:
+        status: ``finished``, ``diverged`` or ``interrupted``.
+        start_step: Step the call started from (0, or the resumed step).
+        step: Updates taken when it ended.
+        last_checkpoint: Step of the last checkpoint emitted by this call, or None.
+        reason: Why it stopped early (None when finished).
+        seconds: Wall time of the call.
+        n_records: Records emitted.
+        last: Latest value of each headline quantity (loss, minibs, fullbs, ...).
+    """
+
+    status: str
+    start_step: int
+    step: int
+    last_checkpoint: int | None
+    reason: str | None
+    seconds: float
+    n_records: int
+    last: dict[str, float]
+
+
+def _noop(*args: Any) -> None:
+    return None
+
+
+def run(
+    cfg: TrainConfig,
+    *,
+    state: dict[str, Any] | None = None,
+    data: tuple[ArrayDataset, ArrayDataset | None] | None = None,
+    data_root: str | None = None,
+    device: str | torch.device = "cpu",
+    on_record: OnRecord | None = None,
+    on_checkpoint: OnCheckpoint | None = None,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainHistory:
+    """Train ``cfg`` from scratch or from ``state``; see the module docstring.
+
+    Args:
+        cfg: The config.
+        state: Checkpoint state to continue from (resume or fork).
+        data: Preloaded (train, test); default: load ``cfg.data``.
+        data_root: CIFAR-10 data root when loading.
+        device: Torch device.
+        on_record: Receives ``(table, row)`` for every record.
+        on_checkpoint: Receives ``(step, state)`` at checkpoint boundaries.
+        progress: Receives ``(step, total, info)`` after every update.
+        should_stop: Polled at step boundaries; True interrupts the run.
+
+    Returns:
+        How the run ended.
+    """
+    t0 = time.perf_counter()
+    trainer = build_trainer(
+        cfg, data=data, data_root=data_root, device=device, state=state
+    )
+    loop = _Loop(trainer, on_record, on_checkpoint, progress, should_stop)
+    status, reason = loop.go()
+    return TrainHistory(
+        status=status,
+        start_step=loop.start,
+        step=trainer.step,
+        last_checkpoint=loop.last_checkpoint,
+        reason=reason,
+        seconds=time.perf_counter() - t0,
+        n_records=loop.n_records,
+        last=dict(loop.last),
+    )
+
+
+class _Loop:
+    """The step loop of :func:`run` (callbacks, checkpoints, divergence)."""
+
+    def __init__(
+        self,
+        trainer: Trainer,
+        on_record: OnRecord | None,
+        on_checkpoint: OnCheckpoint | None,
+        progress: Progress | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> None:
+        self.t = trainer
+        self.emit_record = on_record or _noop
+        self.emit_checkpoint = on_checkpoint or _noop
+        self.progress = progress or _noop
+        self.should_stop = should_stop or (lambda: False)
+        self.start = trainer.step
+        self.last_checkpoint: int | None = None
+        self.n_records = 0
+        self.last: dict[str, float] = dict(trainer.tracker.last)
+
+    def record(self, table: str, row: dict[str, Any]) -> None:
+        self.n_records += 1
+        self.emit_record(table, row)
+
+    def checkpoint(self, force: bool = False) -> None:
+        step, cfg = self.t.step, self.t.cfg
+        due = step % cfg.checkpoint.every == 0 or step == cfg.steps
+        resumed_here = step == self.start and self.start > 0
+        if (due or force) and not resumed_here and self.last_checkpoint != step:
+            self.emit_checkpoint(step, self.t.state_dict())
+            self.last_checkpoint = step
+
+    def boundary(self, batch_size: int, batch: Any) -> str | None:
+        step = self.t.step
+        for change in self.t.schedule.changes_at(step):
+            self.record("event", _event(change))
+        for table, row in self.t.tracker.measure(
+            step, self.t.model, batch_size=batch_size, step_batch=batch
+        ):
+            self.record(table, row)
+            if table == "eval" and self.t.diverged(row["train_loss"]):
+                return f"train_loss {row['train_loss']} at step {step}"
+        self.last.update(self.t.tracker.last)
+        return None
+
+    def go(self) -> tuple[str, str | None]:
+        """Run to the end; return (status, reason)."""
+        t, total = self.t, self.t.cfg.steps
+        while True:
+            if self.should_stop():
+                self.checkpoint(force=True)
+                return "interrupted", "stop requested"
+            self.checkpoint()
+            batch = t.draw_batch() if t.step < total else None
+            reason = self.boundary(t.schedule.batch_size_at(t.step), batch)
+            if reason is None and t.step < total:
+                row = t.update(batch)
+                self.record("train", row)
+                self.last["loss"], self.last["lr"] = row["loss"], row["lr"]
+                if t.diverged(row["loss"]):
+                    reason = f"loss {row['loss']} at step {row['step']}"
+                self.progress(t.step, total, self.last)
+            elif reason is None:
+                return "finished", None
+            if reason is not None:
+                self.record("event", _diverged_event(t.step, reason))
+                return "diverged", reason
+
+
+def _event(change: Any) -> dict[str, Any]:
+    return {
+        "step": change.step,
+        "kind": change.kind,
+        "old": change.old,
+        "new": change.new,
+    }
+
+
+def _diverged_event(step: int, reason: str) -> dict[str, Any]:
+    return {
+        "step": step,
+        "kind": "diverged",
+        "old": None,
+        "new": None,
+        "reason": reason,
+    }

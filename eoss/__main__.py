@@ -1,0 +1,5 @@
+"""``python -m eoss`` is the ``eoss`` command."""
+
+from eoss.analysis.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,115 @@
+import pytest
+from eoss.analysis import records
+from eoss.analysis.cli.main import main
+from eoss.analysis.cli.sweep import parse_grid, point_name
+
+OFF = [
+    "--set",
+    "track.fullbs.every=0",
+    "--set",
+    "track.minibs.every=0",
+    "--set",
+    "track.step_sharpness.every=0",
+    "--set",
+    "steps=20",
+]
+
+
+def sweep(out, *extra):
+    return main(
+        [
+            "sweep",
+            "--preset",
+            "test",
+            *OFF,
+            "--grid",
+            "batch_size=4,8",
+            "--grid",
+            "lr=0.05",
+            "--jobs",
+            "2",
+            "--out",
+            str(out),
+            "--quiet",
+            "--device",
+            "cpu",
+            *extra,
+        ]
+    )
+
+
+def test_sweep_runs_skips_and_resumes(tmp_path, capsys):
+    assert sweep(tmp_path) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "sweep.json")
+    index = records.read_json(tmp_path / "sweep.json")
+    names = [p["name"] for p in index["points"]]
+    assert names == ["batch_size=4,lr=0.05", "batch_size=8,lr=0.05"]
+    for p in index["points"]:
+        assert p["status"] == "finished" and p["exit_code"] == 0
+        cfg = records.read_json(f"{p['run_dir']}/config.json")
+        assert (
+            cfg["batch_size"]
+            == p["overrides"]["batch_size"]
+            == (int(p["name"].split(",")[0].split("=")[1]))
+        )
+    # Simulate a point that was interrupted: re-running resumes only that one.
+    run4 = tmp_path / "train" / names[0]
+    records.RunDir(run4).set_status("interrupted", step=20)
+    assert sweep(tmp_path) == 0
+    index = records.read_json(tmp_path / "sweep.json")
+    assert [p["status"] for p in index["points"]] == ["finished", "finished"]
+    assert "exit_code" in index["points"][0]  # it ran again (as a resume)
+    assert "exit_code" not in index["points"][1]  # skipped
+    kinds = [r.get("kind") for r in records.read_jsonl(run4 / "metrics.jsonl")]
+    assert kinds.count("resume") == 1
+
+
+def test_sweep_refuses_changed_configs_and_bad_grids(tmp_path, capsys):
+    # An existing point folder whose config differs from the plan (no processes).
+    clash = tmp_path / "train" / "batch_size=4,lr=0.05"
+    clash.mkdir(parents=True)
+    records.write_json(clash / "config.json", {"lr": 1.0})
+    assert sweep(tmp_path) == 2
+    assert "different config" in capsys.readouterr().err
+    assert not (tmp_path / "sweep.json").exists()
+    assert (
+        main(
+            [
+                "sweep",
+                "--preset",
+                "test",
+                "--grid",
+                "lr=-1",
+                "--out",
+                str(tmp_path / "x"),
+            ]
+        )
+        == 2
+    )
+    assert (
+        main(
+            ["sweep", "--preset", "test", "--grid", "lr", "--out", str(tmp_path / "x")]
+        )
+        == 2
+    )
+    assert (
+        main(
+            [
+                "sweep",
+                "--preset",
+                "test",
+                "--grid",
+                "lr=1",
+                "--jobs",
+                "0",
+                "--out",
+                str(tmp_path / "x"),
+            ]
+        )
+        == 2
+    )
+    with pytest.raises(ValueError, match="twice"):
+        parse_grid(["lr=1", "lr=2"])
+    assert (
+        point_name([("model.name", "mlp"), ("lr", "1e-3")]) == "model.name=mlp,lr=1e-3"
+    )

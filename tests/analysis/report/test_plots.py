@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+from eoss.analysis.records.reader import load_run
+from eoss.analysis.report.plots.canvas import new_figure, save_figure
+from eoss.analysis.report.plots.gap_scaling import (
+    plot_fit,
+    plot_gap_points,
+    plot_plateaus_vs_batch,
+    plot_reference_slopes,
+)
+from eoss.analysis.report.plots.noise_variants import plot_noise_variants
+from eoss.analysis.report.plots.ntk import plot_ntk_scatter, plot_ntk_trajectory
+from eoss.analysis.report.plots.symbolic import plot_formula_comparison
+from eoss.analysis.report.plots.trajectories import plot_sharpness_trajectory
+from eoss.analysis.stats.powerlaw import fit_power_law
+from eoss.analysis.stats.segmented import fit_segmented
+from synthetic_runs import write_train_run
+
+
+def _save(fig, tmp_path, name):
+    paths = save_figure(fig, tmp_path / name)
+    assert [p.suffix for p in paths] == [".png", ".pdf"]
+    for p in paths:
+        assert p.stat().st_size > 1000  # a real image, not an empty file
+    return paths
+
+
+@pytest.fixture
+def sched_run(tmp_path):
+    path = write_train_run(
+        tmp_path, "sched", steps=3000, schedule=[(1500, 0.01, 16)], ntk_ratio=0.97
+    )
+    return load_run(path)
+
+
+def test_trajectory_figure(sched_run, tmp_path):
+    fig, ax = new_figure()
+    artists = plot_sharpness_trajectory(ax, sched_run, batch_sharpness=True)
+    assert len(artists) >= 8
+    texts = [t.get_text() for t in ax.texts]
+    assert any("η→0.01" in t for t in texts)
+    _save(fig, tmp_path, "traj")
+
+
+def test_gap_scaling_figures(tmp_path, rng):
+    b = 2.0 ** np.arange(10)
+    gap = 3 * b**-0.8 * np.exp(rng.normal(0, 0.03, 10))
+    gap[-1] = -0.01
+    fig, ax = new_figure()
+    artists = plot_gap_points(ax, b, gap, 0.03 * np.abs(gap), label="static")
+    artists += plot_fit(ax, fit_power_law(b, gap))
+    artists += plot_fit(ax, fit_segmented(b, gap), color="tab:green")
+    artists += plot_reference_slopes(ax, (1, 512), (1, 3))
+    labels = ax.get_legend_handles_labels()[1]
+    assert any("1 ≤ 0 omitted" in lab for lab in labels)
+    assert any(lab.startswith("α = 0.") for lab in labels)
+    assert len(artists) > 5
+    _save(fig, tmp_path, "gap")
+    fig, ax = new_figure()
+    plot_plateaus_vs_batch(
+        ax, b[:4], [1, 1, 1.1, 1], [0.01] * 4, [0.6, 0.7, 0.8, 0.9], [0.01] * 4
+    )
+    _save(fig, tmp_path, "plateaus")
+
+
+def test_noise_ntk_symbolic_figures(sched_run, tmp_path):
+    fig, ax = new_figure()
+    assert len(plot_noise_variants(ax, {"SGD": sched_run, "gaussian": sched_run})) == 5
+    _save(fig, tmp_path, "noise")
+    fig, axes = new_figure(1, 2)
+    plot_ntk_trajectory(axes[0], sched_run)
+    mb = sched_run.column("minibs", "minibs")
+    plot_ntk_scatter(axes[1], mb, sched_run.column("ntk", "ntk_lambda_max"))
+    _save(fig, tmp_path, "ntk")
+    fig, ax = new_figure()
+    artists = plot_formula_comparison(ax, [("FullBS", 1.0, 1.0), ("MiniBS", 2.0, 1.5)])
+    assert [t.get_text() for t in ax.texts] == ["=", "≠"]
+    assert len(artists) == 6
+    _save(fig, tmp_path, "symbolic")

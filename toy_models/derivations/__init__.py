@@ -1,0 +1,1 @@
+"""Symbolic derivations of the paper's toy-model formulas, each checked numerically."""

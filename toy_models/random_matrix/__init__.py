@@ -1,0 +1,1 @@
+"""Random-matrix model of the gap: per-sample Hessian families, batches, spectra, simulation."""

@@ -1,0 +1,1 @@
+"""Theory for the gap: matrix Bernstein, random-matrix edges, perturbation laws, overlays."""
