@@ -34,9 +34,9 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from eoss.empirical.estimators.minibatch import minibatch_sharpness, sample_batches  # noqa: E402
+from eoss.empirical.estimators.minibatch import minibatch_sharpness  # noqa: E402
 from eoss.empirical.operators import batched as _batched  # noqa: E402
-from eoss.empirical.operators.batched import sample_batches
+from eoss.empirical.operators.batched import sample_batches  # noqa: E402
 from eoss.empirical.operators.relu_mlp import ReluMLPHessian  # noqa: E402
 from eoss.empirical.operators.relu_mlp_range import MLPRangeHessian, range_operator  # noqa: E402
 from eoss.empirical.operators.span_reduction import reduce_batches  # noqa: E402

@@ -1,1 +1,1 @@
-"""Claims: each claim of the paper, the measured value with its interval, and a verdict."""
+"""Claims: each claim of the paper, the measured value with an interval, a verdict."""

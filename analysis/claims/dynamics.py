@@ -1,7 +1,8 @@
 """Claims about training dynamics: EoSS band, FullBS < MiniBS, schedules, noise, NTK.
 
 Each function takes a :class:`eoss.analysis.study.study.Study` and returns claim rows
-(:mod:`eoss.analysis.claims.table`). "At 2/η" means a 95 % interval within [1 − δ, 1 + δ] in
+(:mod:`eoss.analysis.claims.table`). "At 2/η" means a 95 % interval within [1 − δ, 1 +
+δ] in
 units of 2/η, with δ the detection's ``reach_tol`` (0.1 by default).
 """
 

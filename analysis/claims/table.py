@@ -10,7 +10,8 @@ Decision rules (each row repeats its rule in ``criterion``):
 * **Band rules** (levels in units of 2/η with 95 % batch-means intervals): supported
   if every interval lies inside the band, not supported if some interval lies
   entirely outside it, inconclusive otherwise.
-* **Exponent rules** (:func:`eoss.analysis.stats.powerlaw.exponent_verdict`): not supported if
+* **Exponent rules** (:func:`eoss.analysis.stats.powerlaw.exponent_verdict`): not
+  supported if
   the claimed α is outside the 95 % interval; supported if inside and every rival
   exponent is outside; inconclusive if a rival is inside too.
 * **Ordering rules** (one exponent or slope larger than another): one-sided test at

@@ -1,1 +1,1 @@
-"""The ``eoss`` command line: one module per subcommand, plus run plans and argument parsing."""
+"""The ``eoss`` command line: one module per subcommand, run plans, parsing."""

@@ -25,7 +25,8 @@ NAME = "derive"
 HELP = "derive, verify and judge the paper's toy-model formulas (sympy)"
 ORDER = 10
 TOPICS = ("diagonal-network", "eos-threshold", "lemma41", "bernstein", "all")
-# Balanced interpolating points: lambda_i = 4c exactly (see eoss.toy_models.derivations.diagonal_network).
+# Balanced interpolating points: lambda_i = 4c exactly (see
+# eoss.toy_models.derivations.diagonal_network).
 DEFAULT_POINTS = {
     "diagonal": {"a1": 1.0, "b1": 1.0, "a2": 1.0, "b2": -1.0},
     "full": {"a1": 1.0, "b1": 1.0, "a2": 0.0, "b2": 0.0, "b12": -1.0, "b21": 0.0},

@@ -27,7 +27,9 @@ ORDER = 20
 
 @dataclasses.dataclass(frozen=True)
 class SimulateGapConfig(GapConfig):
-    """:class:`eoss.toy_models.random_matrix.simulation.GapConfig` plus the seed and output knobs.
+    """The simulation's :class:`~eoss.toy_models.random_matrix.simulation.GapConfig`.
+
+    Plus the seed and the output knobs.
 
     Attributes:
         seed: Seed of the simulation's generator (``numpy.random.default_rng``).

@@ -75,7 +75,7 @@ class RunTables:
 
     @property
     def config_hash(self) -> str:
-        """The config's hash (:func:`eoss.analysis.records.io.config_hash`, 8 hex digits)."""
+        """The config's hash (:func:`~eoss.analysis.records.env.config_hash`)."""
         from eoss.analysis.records.env import config_hash
 
         return config_hash(self.config)

@@ -1,7 +1,9 @@
 """The report's figures: one function per kind, each saving PNG + PDF in ``figures/``.
 
-Figures are drawn with the ax-first helpers of :mod:`eoss.analysis.report.plots` and written
-only through :func:`eoss.analysis.report.plots.canvas.save_figure` (fixed metadata: the same
+Figures are drawn with the ax-first helpers of :mod:`eoss.analysis.report.plots` and
+written
+only through :func:`eoss.analysis.report.plots.canvas.save_figure` (fixed metadata: the
+same
 inputs give byte-identical files). File names derive from run ids and sorted
 indices, never from times.
 """

@@ -1,6 +1,7 @@
 r"""Markdown → self-contained HTML, for the Markdown subset eoss generates.
 
-Supported subset (exactly what :mod:`eoss.analysis.report.markdown` writes): ATX headings
+Supported subset (exactly what :mod:`eoss.analysis.report.markdown` writes): ATX
+headings
 ``#``–``######``; paragraphs; ``-`` bullet lists; pipe tables (header row, ``---``
 separator row, body rows; ``\|`` escapes a pipe inside a cell); images
 ``![alt](path)`` on their own line; inline ``code``, ``**bold**``, ``*italic*`` and

@@ -1,6 +1,7 @@
 """The report's Markdown: claims table, run and sweep tables, fits, figures, provenance.
 
-Pure text generation from a :class:`eoss.analysis.study.study.Study`, its claim rows and figure
+Pure text generation from a :class:`eoss.analysis.study.study.Study`, its claim rows
+and figure
 references. Everything is sorted and no time stamps are written, so the same inputs
 give the same text.
 """

@@ -1,7 +1,8 @@
 """The report's framing sections (intro, data caveat, provenance, methods) and assembly.
 
 :func:`render` puts the whole Markdown document together from the sections of
-:mod:`eoss.analysis.report.markdown` and these. No time stamps; inputs are listed by path
+:mod:`eoss.analysis.report.markdown` and these. No time stamps; inputs are listed by
+path
 relative to their common folder.
 """
 

@@ -1,1 +1,1 @@
-"""Statistics: power laws, segmented fits, model selection, exponent comparisons, batch means."""
+"""Statistics: power laws, segmented fits, model selection, comparisons, batch means."""

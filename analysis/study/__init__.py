@@ -1,1 +1,1 @@
-"""Studies: phases of runs, EoSS detection, sweeps, gap fits, and the Study of a set of inputs."""
+"""Studies: run phases, EoSS detection, sweeps, gap fits, the Study of some inputs."""

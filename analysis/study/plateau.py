@@ -1,6 +1,7 @@
 r"""EoSS detection for one training run: sharpening end, plateau window, plateau levels.
 
-Each constant-(η, b) phase of a run (:func:`eoss.analysis.records.reader.phases`) is analysed
+Each constant-(η, b) phase of a run (:func:`eoss.analysis.records.reader.phases`) is
+analysed
 on its own, with the normalised mini-batch sharpness
 :math:`r_t = \mathrm{MiniBS}_t \cdot \eta / 2` (MiniBS in units of 2/η) measured at the
 phase's training batch size. Criteria (the defaults live in :class:`Criteria`):
@@ -17,7 +18,8 @@ phase's training batch size. Criteria (the defaults live in :class:`Criteria`):
   settles for a while after first reaching 2/η, and right after an η or b change.
 * **Levels with intervals (autocorrelation)**: consecutive measurements along a
   trajectory are correlated, so each level is a *batch-means* estimate
-  (:mod:`eoss.analysis.stats.batch_means`: blocks of ⌊√m⌋ consecutive values, SE from the
+  (:mod:`eoss.analysis.stats.batch_means`: blocks of ⌊√m⌋ consecutive values, SE from
+  the
   spread of the block means, Student-t interval). Each MiniBS measurement's own
   Monte-Carlo error is part of that spread, so it is accounted for too; the lag-1
   autocorrelation of the raw values is reported as a diagnostic.

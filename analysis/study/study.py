@@ -1,7 +1,8 @@
 """Every analysis of a set of inputs: EoSS detections, sweeps, fits, comparisons.
 
 :func:`analyse` turns :class:`eoss.analysis.study.inputs.ReportInputs` into a
-:class:`Study`, which the claims table (:mod:`eoss.analysis.claims.table`) and the report
+:class:`Study`, which the claims table (:mod:`eoss.analysis.claims.table`) and the
+report
 (:mod:`eoss.analysis.report.build`) read. Fit windows (inclusive, in batch size b):
 
 * ``all``: every b;
@@ -230,7 +231,8 @@ def analyse(inputs: ReportInputs, criteria: Criteria | None = None) -> Study:
 
     Args:
         inputs: From :func:`eoss.analysis.study.inputs.discover_inputs`.
-        criteria: EoSS thresholds (default :class:`eoss.analysis.study.plateau.Criteria`).
+        criteria: EoSS thresholds (default
+        :class:`eoss.analysis.study.plateau.Criteria`).
 
     Returns:
         The study.

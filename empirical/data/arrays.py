@@ -5,7 +5,8 @@ spectral core and the training loop need (chunks, batches, subsets) is built fro
 it by index, so a batch is always a fixed, reproducible set of rows.
 :class:`BatchSampler` draws the index sets of SGD's mini-batches from a numpy
 generator and can save and restore its exact position. :func:`load_train_test`
-builds the data of a :class:`eoss.empirical.training.config.DataConfig` (CIFAR-10, synthetic or
+builds the data of a :class:`eoss.empirical.training.config.DataConfig` (CIFAR-10,
+synthetic or
 a user's ``.npz``); it reads files but never writes or downloads (see
 ``eoss.analysis.cli.data_root`` for the download).
 """

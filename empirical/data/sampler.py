@@ -1,4 +1,7 @@
-"""Mini-batch sampling: uniform without replacement inside a batch, independent across batches."""
+"""Mini-batch sampling.
+
+Uniform without replacement inside a batch, independent across batches.
+"""
 
 from __future__ import annotations
 

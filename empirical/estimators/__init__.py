@@ -1,1 +1,1 @@
-"""Sharpness estimators: FullBS, lambda_max of a batch, MiniBS, batch sharpness, NTK."""
+"""Sharpness estimators: FullBS, λ_max(H_B), MiniBS, batch sharpness, NTK."""

@@ -72,7 +72,8 @@ def full_sharpness(
         chunk_size: Rows per chunk of the Hessian-vector product.
         tol: Relative residual target.
         v0: Warm start, e.g. the previous measurement's eigenvector (P,).
-        bn_mode: BatchNorm regime (see :class:`eoss.empirical.operators.hessian.HessianOperator`).
+        bn_mode: BatchNorm regime (see
+        :class:`eoss.empirical.operators.hessian.HessianOperator`).
         min_iter: Lanczos step floor (default 15 cold, 10 warm).
         max_iter: Lanczos step cap.
         retain_graphs: Keep per-chunk gradient graphs (faster, memory ∝ N).

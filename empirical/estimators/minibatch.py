@@ -29,11 +29,14 @@ Means come with standard errors std(ddof=1)/√K (NaN for K = 1).
 **Methods** (same numbers to the solver tolerance): ``"range"`` — ReLU MLPs
 only: span reduction, then each batch Hessian restricted to a subspace that
 contains its range, with closed-form R-operator products
-(:mod:`eoss.empirical.operators.relu_mlp_range`; 9 K instead of 0.27 M coordinates for the paper's
+(:mod:`eoss.empirical.operators.relu_mlp_range`; 9 K instead of 0.27 M coordinates for
+the paper's
 MLP at b = 4), ``"reduced"`` — batched
-Lanczos over the span-reduced parameter spaces (:mod:`eoss.empirical.operators.span_reduction`),
+Lanczos over the span-reduced parameter spaces
+(:mod:`eoss.empirical.operators.span_reduction`),
 ``"plain"`` — batched Lanczos over the full parameter space, ``"loop"`` — one
-Lanczos per batch on :func:`eoss.empirical.operators.hessian.minibatch_hessian` (the official
+Lanczos per batch on :func:`eoss.empirical.operators.hessian.minibatch_hessian` (the
+official
 code's approach, kept as the reference), ``"auto"`` — when the model is
 ``Sequential(Flatten(), Linear, ...)`` and b < d, ``range`` for a ReLU MLP and
 ``reduced`` otherwise; else ``plain``. K is

@@ -128,7 +128,8 @@ def ntk_lambda_max(
         batch_size: b.
         n_batches: K.
         rng: Draws the batches (unless ``batch_indices`` is given; same sampling
-            as :func:`eoss.empirical.estimators.minibatch.minibatch_sharpness`), then the Lanczos
+            as :func:`eoss.empirical.estimators.minibatch.minibatch_sharpness`), then
+            the Lanczos
             start vectors.
         tol: Relative residual target.
         min_iter: Lanczos step floor.

@@ -1,1 +1,1 @@
-"""Hessian and Gauss-Newton linear operators, batched mini-batch Hessians and exact reductions."""
+"""Hessian and Gauss-Newton operators, batched mini-batch Hessians, exact reductions."""

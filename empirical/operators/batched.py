@@ -1,11 +1,13 @@
 r"""Machinery shared by the mini-batch estimators (private).
 
 Batches of equal size are stacked, optionally span-reduced
-(:mod:`eoss.empirical.operators.span_reduction`), and solved together by one batched Lanczos whose
+(:mod:`eoss.empirical.operators.span_reduction`), and solved together by one batched
+Lanczos whose
 matvec is one backward pass through a vmapped gradient graph
 (:class:`eoss.empirical.operators.stacked.StackedBatchHessian`), or, for ReLU MLPs
 (``method="range"``), the closed-form R-operator products restricted to a
-subspace containing each batch Hessian's range (:mod:`eoss.empirical.operators.relu_mlp_range`).
+subspace containing each batch Hessian's range
+(:mod:`eoss.empirical.operators.relu_mlp_range`).
 ``loop_one`` is the reference path: one
 :func:`eoss.empirical.operators.hessian.minibatch_hessian` and one Lanczos per batch.
 """
@@ -244,7 +246,8 @@ def solve_stacked(
     """Batched top eigenpairs, then the batch-sharpness and control-variate terms.
 
     λ_max(H_B) = max(λ̃_max, 0) when the reduction dropped dimensions (module
-    docstring of :mod:`eoss.empirical.operators.span_reduction`); eigenvectors are mapped back to the
+    docstring of :mod:`eoss.empirical.operators.span_reduction`); eigenvectors are
+    mapped back to the
     full parameter space.
     """
     like = op.gradient

@@ -64,6 +64,7 @@ def output_hessians(loss: Loss, outputs: Tensor, targets: Tensor) -> Tensor:
 
 
 def sqrt_psd(L: Tensor) -> Tensor:
+    """Symmetric square roots of a batch of PSD matrices (negative eigenvalues at 0)."""
     w, V = torch.linalg.eigh(L)
     return (V * w.clamp_min(0).sqrt().unsqueeze(-2)) @ V.transpose(-1, -2)
 
@@ -72,7 +73,8 @@ class GaussNewtonOperator(HessianOperator):
     r"""Gauss–Newton matrix :math:`G = \frac1N\sum_n J_n^\top \Lambda_n J_n`.
 
     Same constructor, chunking, weighting and guarantees as
-    :class:`eoss.empirical.operators.hessian.HessianOperator`; each product is one jvp (J v)
+    :class:`eoss.empirical.operators.hessian.HessianOperator`; each product is one jvp
+    (J v)
     and one backward through the chunk's retained output graph (Jᵀ u).
     """
 

@@ -41,9 +41,11 @@ row by row with the output Hessian :math:`\Lambda = \nabla^2_f \ell`: :math:`2I`
 layer, against the graph replay of a reverse-over-reverse product.
 
 K batches are handled at once, each with its own parameters (the layout of
-:class:`eoss.empirical.operators.stacked.StackedBatchHessian`): a weight given as a broadcast
+:class:`eoss.empirical.operators.stacked.StackedBatchHessian`): a weight given as a
+broadcast
 view (stride 0 along K, e.g. every layer but the first after
-:func:`eoss.empirical.operators.span_reduction.reduce_batches`) is multiplied once for all K·b rows;
+:func:`eoss.empirical.operators.span_reduction.reduce_batches`) is multiplied once for
+all K·b rows;
 a per-batch weight goes through ``bmm``. Vectors are flat in
 ``named_parameters`` order (weight, bias, weight, bias, ...), as
 :func:`eoss.empirical.operators.params.flatten`.
@@ -118,7 +120,8 @@ def mlp_layout(model: nn.Module, names: list[str] | None = None) -> MLPLayout | 
 class ReluMLPHessian:
     r"""Hessians of K equal-size batch losses of a ReLU MLP, in closed form.
 
-    Same interface as :class:`eoss.empirical.operators.stacked.StackedBatchHessian`: row k of
+    Same interface as :class:`eoss.empirical.operators.stacked.StackedBatchHessian`:
+    row k of
     :meth:`matvec` is :math:`H_{B_k} V[k]` at batch k's parameters, and row k of
     :attr:`gradient` is :math:`\nabla L_{B_k}`.
 

@@ -1,6 +1,7 @@
 r"""A ReLU MLP's batch Hessian restricted to a small subspace that contains its range.
 
-With the notation of :mod:`eoss.empirical.operators.relu_mlp`, the weight block of layer j of
+With the notation of :mod:`eoss.empirical.operators.relu_mlp`, the weight block of
+layer j of
 :math:`H_B v` is
 
 .. math::
@@ -20,7 +21,8 @@ orthonormal bases of those spans (Householder QR, r ≤ b), every product lies i
 
 of dimension at most :math:`b\,(\text{in} + \text{out})` instead of
 :math:`\text{in}\cdot\text{out}` (for the first layer :math:`\mathcal R\{a_0\} =
-0`: that is the span reduction of :mod:`eoss.empirical.operators.span_reduction`, already applied).
+0`: that is the span reduction of :mod:`eoss.empirical.operators.span_reduction`,
+already applied).
 
 **Claim.** Let :math:`\Pi` map coordinates (X, Y per reduced layer, the whole
 block for the others, every bias) to parameter vectors as above. Then
@@ -106,7 +108,8 @@ class _Layer:
 class MLPRangeHessian:
     r"""The batch Hessians :math:`\tilde H_k = \Pi_k^\top H_{B_k} \Pi_k` (module doc).
 
-    Same interface as :class:`eoss.empirical.operators.relu_mlp.ReluMLPHessian` (``K``, ``dim``,
+    Same interface as :class:`eoss.empirical.operators.relu_mlp.ReluMLPHessian` (``K``,
+    ``dim``,
     ``gradient``, ``matvec``, ``quadratic_form``, ``n_matvecs``), on coordinate
     vectors of length :attr:`dim`; :meth:`to_range` (Πᵀ) and :meth:`from_range`
     (Π) move between them and the vectors of the base operator.
@@ -433,7 +436,9 @@ def range_operator(
         ValueError: If the model is not a ReLU MLP with these parameters.
     """
     if mlp_layout(model, list(params)) is None:
-        raise ValueError("range_operator needs a ReLU MLP (see eoss.empirical.operators.relu_mlp)")
+        raise ValueError(
+            "range_operator needs a ReLU MLP (see eoss.empirical.operators.relu_mlp)"
+        )
     red = reduce_batches(model, params, X)
     op = MLPRangeHessian(ReluMLPHessian(model, loss, red.params, red.Z, T), max_ratio)
     return op, RangeReduction(red, op)

@@ -1,1 +1,1 @@
-"""Training: configuration, presets, schedules, noise, the trainer, the loop, tracking, row types."""
+"""Training: config, presets, schedules, noise, trainer, loop, tracking, row types."""

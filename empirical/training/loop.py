@@ -1,6 +1,7 @@
 """The training loop: SGD (constant η by default), GD, momentum, noise-injected GD.
 
-:func:`run` trains a :class:`~eoss.empirical.training.config.TrainConfig` and reports everything
+:func:`run` trains a :class:`~eoss.empirical.training.config.TrainConfig` and reports
+everything
 through callbacks; it never touches the file system:
 
 * ``on_record(table, row)``: every record (tables of docs/records.md: ``train``,
@@ -20,7 +21,8 @@ update) → update. After the last update the measurements due at t = steps run.
 Hence a resume from the checkpoint at step s must drop the records with
 ``step >= s``: they are regenerated identically.
 
-The run's state and update rules are :class:`eoss.empirical.training.trainer.Trainer`'s; this
+The run's state and update rules are
+:class:`eoss.empirical.training.trainer.Trainer`'s; this
 module is the loop around it.
 
 A run diverges when a training loss (the step's batch loss or the full

@@ -1,6 +1,7 @@
 """Named starting configs for ``eoss train --preset NAME``.
 
-Each preset is a nested dict of :class:`~eoss.empirical.training.config.TrainConfig` fields (only
+Each preset is a nested dict of :class:`~eoss.empirical.training.config.TrainConfig`
+fields (only
 the fields that differ from the defaults); ``--set key=value`` overrides apply on
 top (build the config with :func:`eoss.analysis.cli.overrides.apply_overrides`). The
 ``paper-*`` presets carry the authors' published defaults (squared loss

@@ -18,7 +18,8 @@ Every solver record carries its residual, matvec count and seconds. Each quantit
 draws from its own named random stream, so switching one on or off never changes
 another's numbers; the streams' states and the warm-start vector are part of
 :meth:`Tracker.state_dict` (exact resume). The eigen-solvers are the spectral
-core's (:mod:`eoss.empirical.estimators.minibatch`, :mod:`eoss.empirical.operators.gauss_newton`); this module
+core's (:mod:`eoss.empirical.estimators.minibatch`,
+:mod:`eoss.empirical.operators.gauss_newton`); this module
 only schedules and records them.
 """
 

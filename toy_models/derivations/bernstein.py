@@ -1,4 +1,4 @@
-"""Matrix Bernstein for the mini-batch Hessian, derived and checked against Tropp's constants."""
+"""Matrix Bernstein for the mini-batch Hessian: derived, checked against Tropp."""
 
 from __future__ import annotations
 
@@ -46,7 +46,8 @@ _CLAIMS = (
         "The Bernstein bound is ~ L log d / (3b) for b << b* = L^2 log(2d) / "
         "(18 sigma2) and ~ sqrt(2 sigma2 log d / b) for b >> b*: a bound, loose "
         "in exponent at large b. Second-order perturbation gives gap ~ phi_b C/b "
-        "(eoss.toy_models.theory.perturbation) once b >> 2 sigma2 log(2d) / delta^2; if "
+        "(eoss.toy_models.theory.perturbation) once b >> 2 sigma2 log(2d) / delta^2; "
+        "if "
         "the top eigenvalue is degenerate the gap decays like 1/sqrt(b).",
         "regime of the bound vs the gap itself",
     ),
@@ -66,7 +67,8 @@ def bernstein_derivation() -> Derivation:
     """Matrix Bernstein as a derivation: bounds, tails, regimes, verdicts.
 
     Returns:
-        A :class:`~eoss.toy_models.derivations.result.Derivation` whose ``verify`` compares the
+        A :class:`~eoss.toy_models.derivations.result.Derivation` whose ``verify``
+        compares the
         bounds with Monte Carlo mini-batch deviations of a sampled population.
     """
     sigma2, L, d, b, t = sp.symbols("sigma2 L d b t", positive=True)

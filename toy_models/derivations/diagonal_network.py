@@ -212,7 +212,8 @@ def diagonal_network(
         loss_scale: ``"half"`` or ``"full"``.
 
     Returns:
-        A :class:`~eoss.toy_models.derivations.result.Derivation`; ``verify(rng)`` compares it
+        A :class:`~eoss.toy_models.derivations.result.Derivation`; ``verify(rng)``
+        compares it
         with complex-step Hessians and dense ``eigvalsh`` at random points.
     """
     _check(param, loss_scale)

@@ -1,4 +1,6 @@
-r"""Independent numerics for :mod:`eoss.toy_models.derivations.diagonal_network` (no sympy).
+r"""Independent numerics for the diagonal network (no sympy).
+
+They check :mod:`eoss.toy_models.derivations.diagonal_network`.
 
 The gradient of :math:`\ell_i = c (a^\top B x_i - y_i)^2` is written by hand
 (:math:`\nabla_a = 2c\,r\,Bx`, :math:`\nabla_B = 2c\,r\,a x^\top`) and

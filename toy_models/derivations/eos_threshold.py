@@ -127,7 +127,8 @@ def eos_threshold_derivation(loss_scale: str = "half") -> Derivation:
         loss_scale: ``"half"`` (loss (ab - y)^2 / 2) or ``"full"`` ((ab - y)^2).
 
     Returns:
-        A :class:`~eoss.toy_models.derivations.result.Derivation` verified by GD simulation.
+        A :class:`~eoss.toy_models.derivations.result.Derivation` verified by GD
+        simulation.
 
     Raises:
         ValueError: On an unknown ``loss_scale``.

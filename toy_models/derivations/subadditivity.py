@@ -110,7 +110,8 @@ def lemma41() -> Derivation:
     """Lemma 4.1, its equality condition, the counterexample, rank-one closed form.
 
     Returns:
-        A :class:`~eoss.toy_models.derivations.result.Derivation` verified on random matrices.
+        A :class:`~eoss.toy_models.derivations.result.Derivation` verified on random
+        matrices.
     """
     rank_one_top = (l1 + l2) / 2 + sp.sqrt(((l1 - l2) / 2) ** 2 + l1 * l2 * cos**2)
     M1, M2 = COUNTEREXAMPLE

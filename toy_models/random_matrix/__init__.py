@@ -1,1 +1,1 @@
-"""Random-matrix model of the gap: per-sample Hessian families, batches, spectra, simulation."""
+"""Random-matrix model of the gap: Hessian families, batches, spectra, simulation."""

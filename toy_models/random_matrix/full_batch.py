@@ -1,6 +1,7 @@
 r"""The full-batch Hessian's top eigenpair, :math:`\lambda_{\max}(H)` and :math:`v`.
 
-FullBS is evaluated through :func:`eoss.toy_models.random_matrix.batch_spectra.batch_tops` as the
+FullBS is evaluated through
+:func:`eoss.toy_models.random_matrix.batch_spectra.batch_tops` as the
 batch of all ``n`` samples, so that the ``without`` row at ``b = n`` (which
 reuses the same path) reproduces it bit for bit on the direct paths. The
 eigenvector :math:`v` (for the control variate) comes from ``eigsh``.

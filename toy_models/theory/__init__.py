@@ -1,1 +1,1 @@
-"""Theory for the gap: matrix Bernstein, random-matrix edges, perturbation laws, overlays."""
+"""Theory of the gap: matrix Bernstein, RMT edges, perturbation laws, overlays."""

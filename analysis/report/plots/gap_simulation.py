@@ -117,7 +117,8 @@ def plot_local_slopes(
     Args:
         ax: Axes to draw on.
         slopes: ``{"gap": {...}, "gap_cv": {...}}`` with the columns of
-            :class:`eoss.toy_models.theory.overlays.LocalSlopes` (``b_center``, ``slope``,
+            :class:`eoss.toy_models.theory.overlays.LocalSlopes` (``b_center``,
+            ``slope``,
             ``slope_se``).
 
     Returns:

@@ -3,7 +3,8 @@
 Per-step λ_max of the step's own batch as dots, MiniBS as a line with its ±1 SE band,
 FullBS as dots, the thresholds 2/η and 4/η as lines that follow the learning-rate
 schedule, and vertical markers where η or b changed. Helpers draw on a given Axes
-and return the artists they made; only :func:`eoss.analysis.report.plots.canvas.save_figure`
+and return the artists they made; only
+:func:`eoss.analysis.report.plots.canvas.save_figure`
 writes files.
 """
 
