@@ -25,7 +25,8 @@ _EXPORTS = {
     # reports
     "ReportResult": "eoss.analysis.report.build",
     "build_report": "eoss.analysis.report.build",
-    "evaluate_claims": "eoss.analysis.report.build",
+    "write_report": "eoss.analysis.report.build",
+    "evaluate_claims": "eoss.analysis.claims.evaluate",
     # records (all file I/O)
     "RunDir": "eoss.analysis.records.run_dir",
     "read_jsonl": "eoss.analysis.records.io",

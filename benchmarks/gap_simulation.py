@@ -30,10 +30,12 @@ import sys  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
+
 from eoss.analysis.cli.simulate import blas_threads  # noqa: E402
 from eoss.toy_models.random_matrix.batch_spectra import PreparedSample, batch_tops  # noqa: E402
+from eoss.toy_models.random_matrix.gap_config import GapConfig  # noqa: E402
 from eoss.toy_models.random_matrix.sampling import draw_batches  # noqa: E402
-from eoss.toy_models.random_matrix.simulation import GapConfig, simulate_gap  # noqa: E402
+from eoss.toy_models.random_matrix.simulation import simulate_gap  # noqa: E402
 
 FULL = {"m": 4096, "n": 4096, "K": 200, "bmax": 2048, "naive_per_b": 2}
 QUICK = {"m": 512, "n": 512, "K": 50, "bmax": 256, "naive_per_b": 3}

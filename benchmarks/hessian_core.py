@@ -32,6 +32,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 import scipy.sparse.linalg  # noqa: E402
 import torch  # noqa: E402
+
 from eoss.empirical.data.arrays import ArrayDataset  # noqa: E402
 from eoss.empirical.estimators.full_batch import full_sharpness
 from eoss.empirical.estimators.minibatch import minibatch_sharpness

@@ -34,14 +34,16 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from hessian_core import conditions, log, problem  # noqa: E402  (same problem)
+
 from eoss.empirical.estimators.minibatch import minibatch_sharpness  # noqa: E402
 from eoss.empirical.operators import batched as _batched  # noqa: E402
 from eoss.empirical.operators.batched import sample_batches  # noqa: E402
+from eoss.empirical.operators.range_reduction import range_operator  # noqa: E402
 from eoss.empirical.operators.relu_mlp import ReluMLPHessian  # noqa: E402
-from eoss.empirical.operators.relu_mlp_range import MLPRangeHessian, range_operator  # noqa: E402
+from eoss.empirical.operators.relu_mlp_range import MLPRangeHessian  # noqa: E402
 from eoss.empirical.operators.span_reduction import reduce_batches  # noqa: E402
 from eoss.empirical.operators.stacked import StackedBatchHessian, stacked_targets  # noqa: E402
-from hessian_core import conditions, log, problem  # noqa: E402  (same problem)
 
 TOL = 1e-3
 FULL = {"n": 8192, "K": 64, "bs": (4, 16, 64, 256), "loop_K": 16}

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
 from eoss.analysis.records.io import write_csv, write_json
 from eoss.analysis.records.run_dir import RunDir
 

@@ -9,8 +9,11 @@ units of 2/η, with δ the detection's ``reach_tol`` (0.1 by default).
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 import numpy as np
+from scipy import stats
+
 from eoss.analysis.claims.table import (
     ClaimRow,
     band_verdict,
@@ -19,11 +22,12 @@ from eoss.analysis.claims.table import (
     not_measured,
     row,
 )
-from eoss.analysis.records.reader import RunTables, find_key
+from eoss.analysis.claims.verdict import Verdict
+from eoss.analysis.records.reader import RunTables
 from eoss.analysis.stats.batch_means import Level
+from eoss.analysis.stats.mean import mean_se
 from eoss.analysis.study.plateau import PhaseDetection
 from eoss.analysis.study.study import Study
-from scipy import stats
 
 NOISE_KINDS = ("gaussian", "diagonal", "isotropic")
 # Where MiniBS sits at EoSS, in units of 2/η: the paper's "[2/η, 4/η]".
@@ -39,8 +43,7 @@ def noise_kind(run: RunTables) -> str:
     Returns:
         ``noise.kind`` from the config, or "none".
     """
-    kind = find_key(run.config.get("noise", {}), "kind")
-    return str(kind) if kind else "none"
+    return run.noise_kind or "none"
 
 
 def _sgd_first_phases(study: Study) -> list[tuple[RunTables, PhaseDetection]]:
@@ -69,7 +72,7 @@ def _band_rows(
                 key,
                 f"{len(items)} runs",
                 "no run has an EoSS plateau",
-                "inconclusive",
+                Verdict.INCONCLUSIVE,
                 rule,
                 note,
             )
@@ -80,10 +83,18 @@ def _band_rows(
         f"{inside}/{len(levels)} intervals inside; levels {fmt(min(means))}–"
         f"{fmt(max(means))} (units of 2/η)"
     )
+    one: dict[str, Any] = {}
     if len(levels) == 1:
         measured = f"{fmt_level(levels[0][1])} (units of 2/η)"
+        one = _number(levels[0][1], "2/η")
     verdict = band_verdict([lv for _, lv in levels], lo, hi)
-    return [row(key, f"{len(levels)} runs at EoSS", measured, verdict, rule, note)]
+    src = f"{len(levels)} runs at EoSS"
+    return [row(key, src, measured, verdict, rule, note, **one)]
+
+
+def _number(level: Level, units: str) -> dict[str, Any]:
+    """``row`` keywords carrying a level's mean and 95 % interval."""
+    return {"estimate": level.mean, "ci": level.ci, "units": units}
 
 
 def minibs_band(study: Study) -> list[ClaimRow]:
@@ -145,7 +156,7 @@ def fullbs_below_minibs(study: Study) -> list[ClaimRow]:
         "E_B λ_max(H_B) ≥ λ_max(E_B H_B) = FullBS holds exactly (λ_max is convex, "
         "Jensen), so any violation is Monte-Carlo or solver error"
     )
-    verdict = "not supported" if bad + st_bad else "supported"
+    verdict = Verdict.NOT_SUPPORTED if bad + st_bad else Verdict.SUPPORTED
     return [
         row(
             "fullbs_below_minibs",
@@ -154,6 +165,8 @@ def fullbs_below_minibs(study: Study) -> list[ClaimRow]:
             verdict,
             rule,
             note,
+            estimate=bad + st_bad,
+            units=f"measurements with FullBS above MiniBS by > {z:g} SE",
         )
     ]
 
@@ -187,9 +200,9 @@ def schedule_changes(study: Study) -> list[ClaimRow]:
             continue
         levels = [ph.normalised("minibs") for _, ph in items if ph.status == "eoss"]
         missing = [f"{rid}: {ph.status}" for rid, ph in items if ph.status != "eoss"]
-        verdict = band_verdict(levels, *EOSS_BAND) if levels else "inconclusive"
-        if missing and verdict == "supported":
-            verdict = "inconclusive"
+        verdict = band_verdict(levels, *EOSS_BAND) if levels else Verdict.INCONCLUSIVE
+        if missing and verdict is Verdict.SUPPORTED:
+            verdict = Verdict.INCONCLUSIVE
         measured = (
             "; ".join(fmt_level(lv) for lv in levels) or "not at EoSS after the change"
         )
@@ -204,6 +217,7 @@ def schedule_changes(study: Study) -> list[ClaimRow]:
                 verdict,
                 rule,
                 note,
+                **(_number(levels[0], "new 2/η") if len(levels) == 1 else {}),
             )
         )
     return rows
@@ -231,15 +245,15 @@ def _regime(ph: PhaseDetection, d: float) -> str:
     return "neither"
 
 
-def _noise_verdict(full: list[str], others: list[str]) -> str:
+def _noise_verdict(full: list[str], others: list[str]) -> Verdict:
     """Supported iff every full-covariance run is EoSS and no other run is."""
     if any(r == "EoSS" for r in others) or any(r in ("EoS", "neither") for r in full):
-        return "not supported"
+        return Verdict.NOT_SUPPORTED
     not_eoss = ("EoS", "neither", "converged_before_eoss")
     all_full = bool(full) and all(r == "EoSS" for r in full)
     if all_full and others and all(r in not_eoss for r in others):
-        return "supported"
-    return "inconclusive"
+        return Verdict.SUPPORTED
+    return Verdict.INCONCLUSIVE
 
 
 def noise_variants(study: Study) -> list[ClaimRow]:
@@ -294,12 +308,10 @@ def pooled_level(levels: list[Level]) -> Level:
     Returns:
         The pooled level.
     """
-    means = np.array([lv.mean for lv in levels], dtype=float)
-    k = len(means)
-    m = float(means.mean())
+    k = len(levels)
+    m, se = mean_se([lv.mean for lv in levels])
     if k < 2:
         return Level(m, float("nan"), (float("nan"), float("nan")), k, k, None)
-    se = float(means.std(ddof=1) / np.sqrt(k))
     q = float(stats.t.ppf(0.975, k - 1))
     return Level(m, se, (m - q * se, m + q * se), k, k, None)
 
@@ -324,7 +336,7 @@ def ntk_tracks_minibs(study: Study) -> list[ClaimRow]:
                 "ntk_tracks_minibs",
                 f"{len(items)} runs",
                 "no paired plateau measurements",
-                "inconclusive",
+                Verdict.INCONCLUSIVE,
                 "—",
             )
         ]
@@ -341,8 +353,8 @@ def ntk_tracks_minibs(study: Study) -> list[ClaimRow]:
         f"{inside}/{len(levels)} run intervals inside; per run: "
         + "; ".join(f"{fmt_level(lv)}" for lv in levels)
     )
-    if band_verdict(levels, lo, hi) == "not supported":
-        verdict = "not supported"
+    if band_verdict(levels, lo, hi) is Verdict.NOT_SUPPORTED:
+        verdict = Verdict.NOT_SUPPORTED
     else:
         verdict = band_verdict([pooled], lo, hi)
     return [
@@ -354,5 +366,6 @@ def ntk_tracks_minibs(study: Study) -> list[ClaimRow]:
             rule,
             "runs with few NTK measurements have wide intervals; the pooled ratio "
             "is the typical one",
+            **_number(pooled, "NTK λ_max / MiniBS (pooled over runs)"),
         )
     ]

@@ -1,31 +1,36 @@
-"""Claims about how the gap scales with b: static, trained, random-matrix, symbolic.
+"""Claims about how the gap scales with b: static, trained, random-matrix.
 
 Each function takes a :class:`eoss.analysis.study.study.Study` and returns claim rows
-(:mod:`eoss.analysis.claims.table`), one per data source (sweep, table, derivation).
-Windows are those of :mod:`eoss.analysis.study.study`.
+(:mod:`eoss.analysis.claims.table`), one per data source (sweep, table). The
+symbolic claims are in :mod:`eoss.analysis.claims.symbolic`.
+Windows are those of :mod:`eoss.analysis.study.gap_fits`.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
+
 from eoss.analysis.claims.table import (
     ClaimRow,
     fmt,
     fmt_fit,
+    interval,
     not_measured,
     ordering_verdict,
     row,
     welch_difference,
 )
-from eoss.analysis.stats.powerlaw import exponent_verdict, weighted_fit
-from eoss.analysis.study.study import CurveFits, Study, sampling_of, try_fit
+from eoss.analysis.claims.verdict import Verdict
+from eoss.analysis.stats.exponent_verdict import exponent_verdict
+from eoss.analysis.stats.powerlaw import weighted_fit
+from eoss.analysis.study.gap_fits import LARGE, MID, SMALL, CurveFits, try_fit
+from eoss.analysis.study.study import Study, sampling_of
 
 EXPONENT_RULE = (
     "exponent rule: claimed α in the 95% CI and every rival ({rivals}) outside → "
     "supported; claimed α outside → not supported; else inconclusive"
 )
+ALPHA = "α (gap ∝ b^-α)"
 
 
 def _exponent_row(
@@ -42,7 +47,7 @@ def _exponent_row(
     suffix = f"; {extra}" if extra else ""
     if fit is None:
         reason = f"window {window}: {cf.fits.get(window)}{suffix}"
-        return row(key, source, "—", "not measured", rule, reason)
+        return row(key, source, "—", Verdict.NOT_MEASURED, rule, reason)
     note = f"window {window}"
     if fit.n_excluded:
         note += f"; excluded {dict(sorted(fit.n_excluded.items()))}"
@@ -54,6 +59,9 @@ def _exponent_row(
         exponent_verdict(fit.exponent_ci, claimed, rivals),
         rule,
         note,
+        estimate=fit.exponent,
+        ci=fit.exponent_ci,
+        units=ALPHA,
     )
 
 
@@ -76,7 +84,7 @@ def fullbs_lower_small_b(study: Study) -> list[ClaimRow]:
                     "fullbs_lower_small_b",
                     s.label,
                     "—",
-                    "not measured",
+                    Verdict.NOT_MEASURED,
                     rule,
                     "fewer than 3 batch sizes at EoSS",
                 )
@@ -99,6 +107,9 @@ def fullbs_lower_small_b(study: Study) -> list[ClaimRow]:
                 measured,
                 ordering_verdict(slope, se, res.df_resid),
                 rule,
+                estimate=slope,
+                ci=interval(slope, se, res.df_resid),
+                units="FullBS/(2/η) per unit log b",
             )
         )
     return rows or [not_measured("fullbs_lower_small_b")]
@@ -156,17 +167,17 @@ def trained_gap(study: Study) -> list[ClaimRow]:
         Two rows per sweep (or not-measured rows).
     """
     rows = []
-    for key, window, claimed, rivals in (
-        ("trained_gap_b_minus_0_7", "mid", 0.7, {"b^-1": 1.0}),
-        ("trained_gap_b_minus_1", "large", 1.0, {"b^-0.7": 0.7}),
+    for key, window, rivals in (
+        ("trained_gap_b_minus_0_7", MID, {"b^-1": LARGE.paper_exponent}),
+        ("trained_gap_b_minus_1", LARGE, {"b^-0.7": MID.paper_exponent}),
     ):
         these = [
             _exponent_row(
                 key,
                 s.label,
                 study.sweep_fits[s.key],
-                window,
-                claimed,
+                window.name,
+                window.paper_exponent,
                 rivals,
                 _excluded(s.excluded),
             )
@@ -195,14 +206,14 @@ def gap_plateau_small_b(study: Study) -> list[ClaimRow]:
     rule = "ordering rule: α(b ∈ [10, 100]) − α(b ∈ [1, 8]) > 0 (Welch, one-sided 5%)"
     for s in study.sweeps:
         cf = study.sweep_fits[s.key]
-        small, mid = cf.fit("small"), cf.fit("mid")
+        small, mid = cf.fit(SMALL.name), cf.fit(MID.name)
         if small is None or mid is None:
             rows.append(
                 row(
                     "gap_plateau_small_b",
                     s.label,
                     "—",
-                    "not measured",
+                    Verdict.NOT_MEASURED,
                     rule,
                     "needs ≥ 3 batch sizes in [1, 8] and in [10, 100]",
                 )
@@ -217,6 +228,9 @@ def gap_plateau_small_b(study: Study) -> list[ClaimRow]:
                 measured,
                 ordering_verdict(diff, se, df),
                 rule,
+                estimate=diff,
+                ci=interval(diff, se, df),
+                units="α(b ∈ [10, 100]) − α(b ∈ [1, 8])",
             )
         )
     return rows or [not_measured("gap_plateau_small_b")]
@@ -232,7 +246,15 @@ def _near_row(source: str, cf: CurveFits) -> ClaimRow | None:
     dropped = near.n_excluded or "none"
     note = f"n = {cf.n}; gaps ≤ 0 near n are excluded and counted ({dropped})"
     return row(
-        "steeper_near_n", source, measured, ordering_verdict(diff, se, df), rule, note
+        "steeper_near_n",
+        source,
+        measured,
+        ordering_verdict(diff, se, df),
+        rule,
+        note,
+        estimate=diff,
+        ci=interval(diff, se, df),
+        units="α(b ∈ [n/4, n)) − α(b ∈ [1, n/16])",
     )
 
 
@@ -309,72 +331,16 @@ def _window_row(
     lo, hi = window
     where = f"b ∈ [{lo:g}, {hi:g}]" if lo > 0 else f"b < {np.nextafter(hi, np.inf):g}"
     if isinstance(fit, str):
-        return row(key, label, "—", "not measured", rule, f"{where}: {fit}")
+        return row(key, label, "—", Verdict.NOT_MEASURED, rule, f"{where}: {fit}")
     verdict = exponent_verdict(fit.exponent_ci, claimed, {"rival": rival})
-    return row(key, label, fmt_fit(fit), verdict, rule, where)
-
-
-VERDICT_MAP = {
-    "holds": "supported",
-    "fails": "not supported",
-    "ambiguous": "inconclusive",
-}
-
-
-def _walk_claims(
-    obj: Any, context: str, out: list[tuple[str, dict, Any]], parent: Any = None
-) -> None:
-    """Collect (context, claim dict, enclosing derivation dict) triples."""
-    if isinstance(obj, dict):
-        if "claim" in obj and "verdict" in obj:
-            out.append((context, obj, parent))
-            return
-        ctx = obj["name"] if isinstance(obj.get("name"), str) else context
-        for k, v in obj.items():
-            _walk_claims(v, ctx or str(k), out, obj)
-    elif isinstance(obj, list):
-        for v in obj:
-            _walk_claims(v, context, out, parent)
-
-
-def symbolic(study: Study) -> list[ClaimRow]:
-    """One row per claim verdict found in the derivation documents.
-
-    Args:
-        study: The study.
-
-    Returns:
-        Rows, in document order.
-    """
-    rows = []
-    for doc in study.inputs.derive:
-        found: list[tuple[str, dict, Any]] = []
-        _walk_claims(doc.doc, "", found)
-        for context, c, parent in found:
-            text = str(c.get("verdict", ""))
-            verdict = next(
-                (v for k, v in VERDICT_MAP.items() if text.startswith(k)),
-                "inconclusive",
-            )
-            passed = (
-                (parent or {}).get("verification", {})
-                if isinstance(parent, dict)
-                else {}
-            )
-            note = str(c.get("explanation", ""))
-            if isinstance(passed, dict) and passed.get("passed") is False:
-                verdict, note = "inconclusive", note + " (numeric verification FAILED)"
-            scope = f" [{c['scope']}]" if c.get("scope") else ""
-            source = f"{study.inputs.relative(doc.path)}: {context}{scope}"
-            measured = f"derived: {text}; paper: {c.get('claim', '')}"
-            rows.append(
-                row(
-                    "symbolic",
-                    source,
-                    measured,
-                    verdict,
-                    "derivation verdict (holds / holds under … → supported)",
-                    note,
-                )
-            )
-    return rows or [not_measured("symbolic")]
+    return row(
+        key,
+        label,
+        fmt_fit(fit),
+        verdict,
+        rule,
+        where,
+        estimate=fit.exponent,
+        ci=fit.exponent_ci,
+        units=ALPHA,
+    )

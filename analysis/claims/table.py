@@ -1,6 +1,7 @@
 """The claims table: each claim of the paper → measured value with interval → verdict.
 
-Verdicts are one of :data:`VERDICTS`. Every claim in :data:`CLAIMS` gets at least one
+Verdicts are :class:`~eoss.analysis.claims.verdict.Verdict` members (their values
+are :data:`VERDICTS`). Every claim in :data:`CLAIMS` gets at least one
 row; a claim the inputs cannot speak to gets a ``"not measured"`` row saying what
 would measure it. Rows are produced per data source (run, sweep, table), so a claim
 can be supported by one source and not by another; nothing is averaged away.
@@ -10,7 +11,8 @@ Decision rules (each row repeats its rule in ``criterion``):
 * **Band rules** (levels in units of 2/η with 95 % batch-means intervals): supported
   if every interval lies inside the band, not supported if some interval lies
   entirely outside it, inconclusive otherwise.
-* **Exponent rules** (:func:`eoss.analysis.stats.powerlaw.exponent_verdict`): not
+* **Exponent rules**
+  (:func:`eoss.analysis.stats.exponent_verdict.exponent_verdict`): not
   supported if
   the claimed α is outside the 95 % interval; supported if inside and every rival
   exponent is outside; inconclusive if a rival is inside too.
@@ -23,13 +25,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
-from eoss.analysis.stats.batch_means import Level
-from eoss.analysis.stats.powerlaw import PowerLawFit
 from scipy import stats
 
-VERDICTS = ("supported", "not supported", "inconclusive", "not measured")
+from eoss.analysis.claims.verdict import Verdict
+from eoss.analysis.stats.batch_means import Level
+from eoss.analysis.stats.powerlaw import PowerLawFit
+
+VERDICTS = tuple(v.value for v in Verdict)
 
 # key → (claim text, what measures it)
 CLAIMS: dict[str, tuple[str, str]] = {
@@ -115,30 +120,57 @@ class ClaimRow:
         claim: The claim's text.
         source: The data the row is about.
         measured: The measured value(s) with interval(s), as text.
-        verdict: One of :data:`VERDICTS`.
+        verdict: The :class:`Verdict` (its text is accepted and converted).
         criterion: The decision rule applied.
         note: Anything the reader must know (exclusions, caveats).
+        estimate: The row's primary number, when it has one (None otherwise).
+        ci: Its 95 % interval (None when there is no estimate or no interval).
+        units: What ``estimate`` is measured in ("" without an estimate).
     """
 
     key: str
     claim: str
     source: str
     measured: str
-    verdict: str
+    verdict: Verdict
     criterion: str
     note: str = ""
+    estimate: float | None = None
+    ci: tuple[float, float] | None = None
+    units: str = ""
 
-    def to_dict(self) -> dict[str, str]:
-        """Plain dict.
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "verdict", Verdict(self.verdict))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (JSON- and CSV-ready).
 
         Returns:
-            The fields.
+            The fields, with ``verdict`` as its text and ``ci`` split into
+            ``ci_lo`` / ``ci_hi`` (None when absent).
         """
-        return asdict(self)
+        out = asdict(self)
+        lo, hi = (None, None) if self.ci is None else self.ci
+        del out["ci"], out["units"]
+        return out | {
+            "verdict": self.verdict.value,
+            "ci_lo": lo,
+            "ci_hi": hi,
+            "units": self.units,
+        }
 
 
 def row(
-    key: str, source: str, measured: str, verdict: str, criterion: str, note: str = ""
+    key: str,
+    source: str,
+    measured: str,
+    verdict: Verdict | str,
+    criterion: str,
+    note: str = "",
+    *,
+    estimate: float | None = None,
+    ci: tuple[float, float] | None = None,
+    units: str = "",
 ) -> ClaimRow:
     """Build a row for claim ``key`` (its text from :data:`CLAIMS`).
 
@@ -146,9 +178,12 @@ def row(
         key: Claim key.
         source: Data source.
         measured: Measured value text.
-        verdict: Verdict.
+        verdict: Verdict (a member or its text).
         criterion: Rule.
         note: Note.
+        estimate: The primary number, if the row has one.
+        ci: Its 95 % interval.
+        units: Units of ``estimate``.
 
     Returns:
         The row.
@@ -158,7 +193,18 @@ def row(
     """
     if key not in CLAIMS or verdict not in VERDICTS:
         raise ValueError(f"bad claim row {key!r} / {verdict!r}")
-    return ClaimRow(key, CLAIMS[key][0], source, measured, verdict, criterion, note)
+    return ClaimRow(
+        key,
+        CLAIMS[key][0],
+        source,
+        measured,
+        Verdict(verdict),
+        criterion,
+        note,
+        None if estimate is None else float(estimate),
+        None if ci is None else (float(ci[0]), float(ci[1])),
+        units,
+    )
 
 
 def not_measured(key: str, why: str = "") -> ClaimRow:
@@ -172,7 +218,7 @@ def not_measured(key: str, why: str = "") -> ClaimRow:
         The row.
     """
     need = CLAIMS[key][1]
-    return row(key, "—", "—", "not measured", "—", why or f"needs {need}")
+    return row(key, "—", "—", Verdict.NOT_MEASURED, "—", why or f"needs {need}")
 
 
 def fmt(x: float, digits: int = 3) -> str:
@@ -215,7 +261,7 @@ def fmt_fit(fit: PowerLawFit) -> str:
     return f"{alpha} ({fit.n_used} points, b ∈ [{x0:g}, {x1:g}])"
 
 
-def band_verdict(levels: Iterable[Level], lo: float, hi: float) -> str:
+def band_verdict(levels: Iterable[Level], lo: float, hi: float) -> Verdict:
     """Band rule: all intervals inside → supported; one outside → not supported.
 
     Args:
@@ -228,13 +274,13 @@ def band_verdict(levels: Iterable[Level], lo: float, hi: float) -> str:
     """
     levels = list(levels)
     if any(lv.ci[1] < lo or lv.ci[0] > hi for lv in levels):
-        return "not supported"
+        return Verdict.NOT_SUPPORTED
     if levels and all(lo <= lv.ci[0] and lv.ci[1] <= hi for lv in levels):
-        return "supported"
-    return "inconclusive"
+        return Verdict.SUPPORTED
+    return Verdict.INCONCLUSIVE
 
 
-def ordering_verdict(diff: float, se: float, df: float | None = None) -> str:
+def ordering_verdict(diff: float, se: float, df: float | None = None) -> Verdict:
     """Ordering rule on a difference claimed to be positive (one-sided, 5 %).
 
     Args:
@@ -246,13 +292,33 @@ def ordering_verdict(diff: float, se: float, df: float | None = None) -> str:
         The verdict.
     """
     if not (np.isfinite(diff) and np.isfinite(se)) or se <= 0:
-        return "inconclusive"
+        return Verdict.INCONCLUSIVE
     t = diff / se
     p_pos = stats.norm.sf(t) if df is None else stats.t.sf(t, df)
     p_neg = stats.norm.cdf(t) if df is None else stats.t.cdf(t, df)
     if p_pos < 0.05:
-        return "supported"
-    return "not supported" if p_neg < 0.05 else "inconclusive"
+        return Verdict.SUPPORTED
+    return Verdict.NOT_SUPPORTED if p_neg < 0.05 else Verdict.INCONCLUSIVE
+
+
+def interval(
+    estimate: float, se: float, df: float | None = None
+) -> tuple[float, float]:
+    """Two-sided 95 % interval ``estimate ± q·se`` (q from t(df), or normal).
+
+    Args:
+        estimate: The estimate.
+        se: Its standard error.
+        df: Degrees of freedom (None or infinite: normal reference).
+
+    Returns:
+        (lower, upper); NaN bounds when ``se`` or ``df`` is not usable.
+    """
+    if df is None or df == float("inf"):
+        q = float(stats.norm.ppf(0.975))
+    else:
+        q = float(stats.t.ppf(0.975, df)) if df > 0 else float("nan")
+    return estimate - q * se, estimate + q * se
 
 
 def welch_difference(a: PowerLawFit, b: PowerLawFit) -> tuple[float, float, float]:

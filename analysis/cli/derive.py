@@ -10,7 +10,9 @@ Examples::
 Every topic prints the derived expressions (sympy and LaTeX), the verdicts on
 the paper's claims, and the outcome of an independent numeric verification
 (complex-step Hessians, dense eigvalsh, GD simulation, Monte Carlo). The exit
-code is 1 if a verification fails.
+code is 1 if a verification fails. In ``--json`` every claim carries a ``status``
+(:class:`eoss.toy_models.derivations.result.Status` value) next to its prose
+``verdict``.
 """
 
 from __future__ import annotations
@@ -147,6 +149,7 @@ def _simple(builder: Any, rng: Any) -> dict[str, Any]:
 
 def _topic(name: str, args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
+
     from eoss.toy_models.derivations.bernstein import bernstein_derivation
     from eoss.toy_models.derivations.eos_threshold import eos_threshold_derivation
     from eoss.toy_models.derivations.subadditivity import lemma41

@@ -2,8 +2,10 @@
 
 Configs are frozen dataclasses (possibly nested). This module builds them from
 plain dicts, rejecting unknown keys and values of the wrong type (nanoGPT's check,
-without its ``exec``), and applies command-line overrides, each parsed with the
-*field's* type. Nested fields use dots: ``--set track.every=100``.
+without its ``exec``), and applies overrides: command-line text, each parsed with
+the *field's* type (``--set track.every=100``), or typed values keyed by the same
+dotted paths (``{"track.every": 100}``, how sweeps and reproduce presets compose
+configs). Either way the config is built and validated once, after every override.
 
 Supported field types: ``int``, ``float``, ``str``, ``bool`` (``true``/``false``
 only), ``Literal[...]``, ``X | None`` (``none``/``null`` → None), ``tuple[T, ...]``
@@ -16,7 +18,7 @@ import dataclasses
 import json
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -171,33 +173,82 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     return json.loads(json.dumps(dataclasses.asdict(cfg)))
 
 
-def _set_path(data: dict[str, Any], cls: type, path: list[str], text: str) -> None:
-    hints = _hints(cls)
-    names = {f.name for f in dataclasses.fields(cls) if f.init}
-    head = path[0]
-    if head not in names:
-        raise ValueError(f"unknown config key: {head}")
-    _, inner = _is_optional(hints[head])
-    if len(path) == 1:
-        if dataclasses.is_dataclass(inner):
-            raise ValueError(
-                f"{head} is a group; set one of its fields ({head}.<field>=...)"
-            )
-        data[head] = parse_text(text, hints[head], head)
-        return
-    if not dataclasses.is_dataclass(inner):
-        raise ValueError(f"{head} has no sub-fields")
-    sub = data.setdefault(head, {})
-    _set_path(sub, inner, path[1:], text)
+def _leaf(cls: type, path: list[str]) -> tuple[list[type], Any]:
+    """The dataclasses along a dotted path and the annotation of its leaf field."""
+    chain: list[type] = []
+    for i, head in enumerate(path):
+        names = {f.name for f in dataclasses.fields(cls) if f.init}
+        if head not in names:
+            raise ValueError(f"unknown config key: {'.'.join(path[: i + 1])}")
+        hint = _hints(cls)[head]
+        _, inner = _is_optional(hint)
+        chain.append(cls)
+        if i == len(path) - 1:
+            if dataclasses.is_dataclass(inner):
+                raise ValueError(
+                    f"{head} is a group; set one of its fields ({head}.<field>=...)"
+                )
+            return chain, hint
+        if not dataclasses.is_dataclass(inner):
+            raise ValueError(f"{head} has no sub-fields")
+        cls = inner
+    raise ValueError("empty config key")
 
 
-def apply_overrides(cls: type[T], base: dict[str, Any], sets: Sequence[str]) -> T:
-    """Apply ``key=value`` overrides to a base dict and build the config.
+def field_type(cls: type, dotted: str) -> Any:
+    """The type annotation of the field ``group.key`` of config class ``cls``.
+
+    Args:
+        cls: The config dataclass.
+        dotted: A leaf field's dotted path, e.g. ``track.minibs.every``.
+
+    Returns:
+        The field's annotation (as used by :func:`parse_text`).
+
+    Raises:
+        ValueError: On an unknown key, a group, or a path below a plain field.
+    """
+    return _leaf(cls, dotted.strip().split("."))[1]
+
+
+def _set_value(data: dict[str, Any], path: list[str], value: Any) -> None:
+    for head in path[:-1]:
+        data = data.setdefault(head, {})
+    data[path[-1]] = value
+
+
+def check_overrides(cls: type, values: Mapping[str, Any]) -> None:
+    """Check typed overrides against a config class without building a config.
+
+    Every key must be a leaf field of ``cls`` and every value of that field's
+    type (cross-field constraints are checked only when a config is built).
+
+    Args:
+        cls: The config dataclass.
+        values: Dotted field path → typed value.
+
+    Raises:
+        ValueError: On an unknown key, a group key or an ill-typed value.
+    """
+    for key, value in values.items():
+        _coerce(value, field_type(cls, key), key)
+
+
+def apply_overrides(
+    cls: type[T],
+    base: dict[str, Any],
+    sets: Sequence[str] = (),
+    values: Mapping[str, Any] | None = None,
+) -> T:
+    """Apply overrides to a base dict and build (and validate) the config once.
 
     Args:
         cls: The config dataclass.
         base: Starting values (a preset or a JSON file), nested dicts for groups.
-        sets: Strings ``key=value`` or ``group.key=value``.
+        sets: Strings ``key=value`` or ``group.key=value``, each parsed with the
+            field's type.
+        values: Typed overrides, dotted field path → value, applied after
+            ``sets`` (e.g. a sweep's grid point or a reproduce preset's study).
 
     Returns:
         The validated config.
@@ -210,7 +261,13 @@ def apply_overrides(cls: type[T], base: dict[str, Any], sets: Sequence[str]) -> 
         if "=" not in item:
             raise ValueError(f"--set expects key=value, got {item!r}")
         key, text = item.split("=", 1)
-        _set_path(data, cls, key.strip().split("."), text)
+        path = key.strip().split(".")
+        hint = _leaf(cls, path)[1]
+        _set_value(data, path, parse_text(text, hint, path[-1]))
+    for key, value in (values or {}).items():
+        path = key.strip().split(".")
+        _leaf(cls, path)
+        _set_value(data, path, json.loads(json.dumps(value)))
     return from_dict(cls, data)
 
 

@@ -15,6 +15,14 @@
    diagonal, isotropic noise, plain GD and SGD (Fig. 10);
 7. ``report``   — :func:`eoss.analysis.report.build.build_report` over everything above.
 
+Training configs are composed here, typed: each run's full ``TrainConfig`` is the
+study's ``eoss train`` preset with its override mappings (:mod:`.presets`) applied
+once and validated, and reaches its command as a config file (``<root>/configs/``,
+written just before the stage runs): ``eoss sweep --config`` (which resolves one
+file per grid point itself), ``eoss train --fork RUN --config`` and
+``eoss train --config``. Only the simulations and the static gap, whose commands
+take no config file, are planned as plain arguments.
+
 A stage whose output is complete is skipped, an interrupted training run is resumed
 from its last checkpoint (``eoss sweep`` and ``eoss train --resume`` do this), so
 re-running an interrupted reproduction continues it. This module only *plans*; the
@@ -24,6 +32,7 @@ command in :mod:`eoss.analysis.cli.reproduce` executes.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +40,7 @@ from typing import Any
 from eoss.analysis import records
 from eoss.analysis.cli.presets import (
     PRESETS,
+    Overrides,
     ReproducePreset,
     SimulationSpec,
     TrainingStudy,
@@ -40,15 +50,34 @@ from eoss.analysis.cli.presets import (
 
 __all__ = [
     "PRESETS",
+    "ConfigFile",
     "ReproducePreset",
     "SimulationSpec",
     "Stage",
     "TrainingStudy",
+    "compose",
     "describe",
     "get_preset",
     "inputs_of",
     "plan",
 ]
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """A resolved config that a stage's command loads.
+
+    Attributes:
+        path: Where it is written (just before the stage runs).
+        config: The full resolved ``TrainConfig`` as a dict.
+    """
+
+    path: Path
+    config: Mapping[str, Any]
+
+    def write(self) -> None:
+        """Write the config (atomically) to :attr:`path`."""
+        records.write_json(self.path, dict(self.config))
 
 
 @dataclass(frozen=True)
@@ -62,6 +91,8 @@ class Stage:
         done_file: The file whose presence means the stage is complete (None: the
             command itself skips finished work, e.g. ``eoss sweep``).
         capture: Write the command's stdout to ``output`` (``eoss derive --json``).
+        config: The config file ``argv`` names, to write before running (None:
+            the command takes none).
     """
 
     name: str
@@ -69,6 +100,12 @@ class Stage:
     output: Path
     done_file: Path | None = None
     capture: bool = False
+    config: ConfigFile | None = None
+
+    def prepare(self) -> None:
+        """Write the stage's config file, if it has one (call before running)."""
+        if self.config is not None:
+            self.config.write()
 
     def is_done(self) -> bool:
         """Whether the stage's output is already complete.
@@ -101,19 +138,44 @@ def _common(data_root: str | None, device: str | None) -> tuple[str, ...]:
     return out
 
 
+def compose(preset: str, *overrides: Overrides) -> dict[str, Any]:
+    """A full resolved ``TrainConfig``: an ``eoss train`` preset plus overrides.
+
+    The mappings are merged in order (a later value of a key wins) and applied
+    once, so only the composed config has to satisfy the cross-field checks.
+
+    Args:
+        preset: An ``eoss train`` preset name.
+        *overrides: Typed override mappings (dotted field path → value).
+
+    Returns:
+        The validated config as a JSON-safe dict (what ``config.json`` holds).
+
+    Raises:
+        ValueError: On an unknown field, a bad value or an invalid config.
+    """
+    from eoss.analysis.cli.overrides import apply_overrides, to_dict
+    from eoss.empirical.training.config import TrainConfig
+    from eoss.empirical.training.presets import preset as train_preset
+
+    merged: dict[str, object] = {}
+    for mapping in overrides:
+        merged.update(mapping)
+    return to_dict(apply_overrides(TrainConfig, train_preset(preset), values=merged))
+
+
 def _training_stages(
     study: TrainingStudy, root: Path, common: tuple[str, ...]
 ) -> list[Stage]:
-    sets = tuple(a for s in study.base for a in ("--set", s))
-    sweep_dir = root / "sweep"
+    sweep_dir, configs = root / "sweep", root / "configs"
+    base = ConfigFile(configs / "sweep.json", compose(study.preset, study.base))
     stages = [
         Stage(
             "sweep",
             (
                 "sweep",
-                "--preset",
-                study.preset,
-                *sets,
+                "--config",
+                str(base.path),
                 "--grid",
                 f"batch_size={csv_list(study.batch_sizes)}",
                 "--grid",
@@ -125,6 +187,7 @@ def _training_stages(
                 *common,
             ),
             sweep_dir,
+            config=base,
         )
     ]
     if study.static_from is None:
@@ -151,53 +214,56 @@ def _training_stages(
             static_dir / "static_gap.json",
         )
     )
+    point = {"batch_size": study.static_from, "seed": study.seeds[0]}
     for name, overrides in study.forks:
+        fork = ConfigFile(
+            configs / "forks" / f"{name}.json",
+            compose(study.preset, study.base, point, overrides),
+        )
         stages.append(
             _train_stage(
                 f"fork {name}",
                 root / "forks" / "train" / name,
-                ("--fork", str(source), *(a for s in overrides for a in ("--set", s))),
+                fork,
                 common,
+                ("--fork", str(source)),
             )
         )
-    noise_sets = tuple(a for s in study.base + study.noise_base for a in ("--set", s))
     for name, overrides in study.noise:
-        stages.append(
-            _train_stage(
-                f"noise {name}",
-                root / "noise" / "train" / name,
-                (
-                    "--preset",
-                    study.preset,
-                    *noise_sets,
-                    *(a for s in overrides for a in ("--set", s)),
-                ),
-                common,
-            )
+        noise = ConfigFile(
+            configs / "noise" / f"{name}.json",
+            compose(study.preset, study.base, study.noise_base, overrides),
         )
+        run_dir = root / "noise" / "train" / name
+        stages.append(_train_stage(f"noise {name}", run_dir, noise, common))
     return stages
 
 
 def _train_stage(
-    label: str, run_dir: Path, args: tuple[str, ...], common: tuple[str, ...]
+    label: str,
+    run_dir: Path,
+    config: ConfigFile,
+    common: tuple[str, ...],
+    source: tuple[str, ...] = (),
 ) -> Stage:
     """A single ``eoss train`` run: fresh, resumed, or skipped when finished."""
     status = records.RunDir(run_dir).status.get("status")
     if status in ("finished", "diverged"):
         return Stage(label, (), run_dir, run_dir / "status.json")
     if (run_dir / "config.json").is_file():
-        argv = ("train", "--resume", str(run_dir), *common)
-    else:
-        argv = (
-            "train",
-            *args,
-            "--out",
-            str(run_dir.parent.parent),
-            "--name",
-            run_dir.name,
-            *common,
-        )
-    return Stage(label, argv, run_dir)
+        return Stage(label, ("train", "--resume", str(run_dir), *common), run_dir)
+    argv = (
+        "train",
+        *source,
+        "--config",
+        str(config.path),
+        "--out",
+        str(run_dir.parent.parent),
+        "--name",
+        run_dir.name,
+        *common,
+    )
+    return Stage(label, argv, run_dir, config=config)
 
 
 def plan(

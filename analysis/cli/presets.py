@@ -4,11 +4,24 @@
 10 minutes on 2 CPU cores); ``cpu`` the fuller CPU study behind the committed report;
 ``paper`` the paper-scale version for a GPU. Sizes were chosen from measured costs
 (``docs/training.md``, ``benchmarks/RESULTS.md``).
+
+A study's training runs are typed :data:`Overrides`: dotted
+:class:`~eoss.empirical.training.config.TrainConfig` field paths mapped to values
+(``{"lr": 0.02, "track.minibs.every": 250}``), applied on top of an ``eoss train``
+preset; :mod:`eoss.analysis.cli.plan` composes each run's full config from them and
+hands the child process a config file. :func:`check_study` validates every
+mapping against ``TrainConfig`` (the test suite runs it for every preset, so a
+renamed field fails a test, not a reproduction). The simulations stay argv
+(:class:`SimulationSpec`), since ``eoss simulate gap`` takes no config file.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+#: Typed config overrides: dotted ``TrainConfig`` field path → value.
+Overrides = Mapping[str, object]
 
 
 @dataclass(frozen=True)
@@ -29,7 +42,7 @@ class TrainingStudy:
     """The CIFAR-10 part of a preset.
 
     Attributes:
-        base: ``--set`` overrides on top of ``preset`` shared by every run.
+        base: Overrides on top of ``preset`` shared by every run.
         preset: The ``eoss train`` preset the runs start from.
         batch_sizes: Sweep grid over b (each run at its own b; η fixed).
         seeds: Sweep grid over seeds.
@@ -43,17 +56,28 @@ class TrainingStudy:
         jobs: Parallel sweep processes.
     """
 
-    base: tuple[str, ...]
+    base: Overrides
     preset: str
     batch_sizes: tuple[int, ...]
     seeds: tuple[int, ...] = (0,)
     static_from: int | None = None
     static_batch_sizes: tuple[int, ...] = ()
     static_batches: int = 32
-    forks: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    noise: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    noise_base: tuple[str, ...] = ()
+    forks: tuple[tuple[str, Overrides], ...] = ()
+    noise: tuple[tuple[str, Overrides], ...] = ()
+    noise_base: Overrides = field(default_factory=dict)
     jobs: int = 1
+
+    def overrides(self) -> dict[str, Overrides]:
+        """Every override mapping of the study, labelled (for validation).
+
+        Returns:
+            ``{"base": ..., "noise_base": ..., "fork <name>": ..., ...}``.
+        """
+        out: dict[str, Overrides] = {"base": self.base, "noise_base": self.noise_base}
+        out.update({f"fork {name}": o for name, o in self.forks})
+        out.update({f"noise {name}": o for name, o in self.noise})
+        return out
 
 
 @dataclass(frozen=True)
@@ -115,42 +139,43 @@ _ORTHOGONAL = _simulation(
 )
 _SIMULATIONS = (_SPIKED, _SPIKED_WITH, _ISO_ONLINE, _ORTHOGONAL)
 
-_QUICK_BASE = (
-    "model.width=256",
-    "data.n_train=2048",
-    "lr=0.04",
-    "steps=4000",
-    "track.eval.every=250",
-    "track.fullbs.every=250",
-    "track.minibs.every=250",
-    "track.n_batches=16",
-    "checkpoint.every=1000",
-)
-_CPU_BASE = (
-    "data.n_train=4096",
-    "lr=0.02",
-    "steps=10000",
-    "track.eval.every=250",
-    "track.fullbs.every=250",
-    "track.minibs.every=250",
-    "track.ntk.every=1000",
-    "track.n_batches=24",
-    "checkpoint.every=1000",
-)
-_CPU_NOISE_BASE = (
-    "data.n_train=1024",
-    "batch_size=32",
-    "steps=5000",
-    "track.ntk.every=0",
-)
+_QUICK_BASE: Overrides = {
+    "model.width": 256,
+    "data.n_train": 2048,
+    "lr": 0.04,
+    "steps": 4000,
+    "track.eval.every": 250,
+    "track.fullbs.every": 250,
+    "track.minibs.every": 250,
+    "track.n_batches": 16,
+    "checkpoint.every": 1000,
+}
+_CPU_BASE: Overrides = {
+    "data.n_train": 4096,
+    "lr": 0.02,
+    "steps": 10000,
+    "track.eval.every": 250,
+    "track.fullbs.every": 250,
+    "track.minibs.every": 250,
+    "track.ntk.every": 1000,
+    "track.n_batches": 24,
+    "checkpoint.every": 1000,
+}
+_CPU_NOISE_BASE: Overrides = {
+    "data.n_train": 1024,
+    "batch_size": 32,
+    "steps": 5000,
+    "track.ntk.every": 0,
+}
 
 # SGD, plain GD and GD with each of the three injected-noise covariances (Fig. 10).
-_NOISE_VARIANTS = (
-    ("sgd", ()),
-    ("gd", ("optim.name=gd",)),
-    ("noise-full", ("optim.name=noisy_gd", "noise.kind=gaussian")),
-    ("noise-diagonal", ("optim.name=noisy_gd", "noise.kind=diagonal")),
-    ("noise-isotropic", ("optim.name=noisy_gd", "noise.kind=isotropic")),
+_NOISY_GD: Overrides = {"optim.name": "noisy_gd", "noise.kind": "gaussian"}
+_NOISE_VARIANTS: tuple[tuple[str, Overrides], ...] = (
+    ("sgd", {}),
+    ("gd", {"optim.name": "gd"}),
+    ("noise-full", _NOISY_GD),
+    ("noise-diagonal", {**_NOISY_GD, "noise.kind": "diagonal"}),
+    ("noise-isotropic", {**_NOISY_GD, "noise.kind": "isotropic"}),
 )
 
 PRESETS: dict[str, ReproducePreset] = {
@@ -162,14 +187,14 @@ PRESETS: dict[str, ReproducePreset] = {
             _simulation("spiked-without", "spiked", 16, 64, "without", 64, 20),
         ),
         study=TrainingStudy(
-            base=("steps=60",),
+            base={"steps": 60},
             preset="test",
             batch_sizes=(4, 16),
             static_from=4,
             static_batch_sizes=_pow2(1, 64),
             static_batches=4,
-            forks=(("lr-down", ("lr=0.025", "steps=90")),),
-            noise=(("noise-full", ("optim.name=noisy_gd", "noise.kind=gaussian")),),
+            forks=(("lr-down", {"lr": 0.025, "steps": 90}),),
+            noise=(("noise-full", _NOISY_GD),),
         ),
     ),
     "quick": ReproducePreset(
@@ -185,7 +210,7 @@ PRESETS: dict[str, ReproducePreset] = {
             static_from=32,
             static_batch_sizes=(*_pow2(1, 1024), 1536, 2048),
             static_batches=16,
-            forks=(("lr-down", ("lr=0.02", "steps=5000")),),
+            forks=(("lr-down", {"lr": 0.02, "steps": 5000}),),
             jobs=2,
         ),
     ),
@@ -205,9 +230,9 @@ PRESETS: dict[str, ReproducePreset] = {
             static_batch_sizes=(*_pow2(1, 2048), 3072, 4096),
             static_batches=32,
             forks=(
-                ("lr-down", ("lr=0.01", "steps=13000")),
-                ("lr-up", ("lr=0.03", "steps=13000")),
-                ("b-up", ("batch_size=256", "steps=13000")),
+                ("lr-down", {"lr": 0.01, "steps": 13000}),
+                ("lr-up", {"lr": 0.03, "steps": 13000}),
+                ("b-up", {"batch_size": 256, "steps": 13000}),
             ),
             noise=_NOISE_VARIANTS,
             noise_base=_CPU_NOISE_BASE,
@@ -220,7 +245,7 @@ PRESETS: dict[str, ReproducePreset] = {
         "b = 2..1024, 100k steps, two seeds, forks and noise variants",
         simulations=_SIMULATIONS,
         study=TrainingStudy(
-            base=(),
+            base={},
             preset="paper-mlp",
             batch_sizes=_pow2(2, 1024),
             seeds=(0, 1),
@@ -228,12 +253,12 @@ PRESETS: dict[str, ReproducePreset] = {
             static_batch_sizes=(*_pow2(1, 4096), 6144, 8192),
             static_batches=64,
             forks=(
-                ("lr-down", ("lr=0.005", "steps=150000")),
-                ("lr-up", ("lr=0.02", "steps=150000")),
-                ("b-up", ("batch_size=64", "steps=150000")),
+                ("lr-down", {"lr": 0.005, "steps": 150000}),
+                ("lr-up", {"lr": 0.02, "steps": 150000}),
+                ("b-up", {"batch_size": 64, "steps": 150000}),
             ),
             noise=_NOISE_VARIANTS,
-            noise_base=("data.n_train=2048", "batch_size=16", "steps=30000"),
+            noise_base={"data.n_train": 2048, "batch_size": 16, "steps": 30000},
             jobs=2,
         ),
     ),
@@ -255,3 +280,25 @@ def get_preset(name: str) -> ReproducePreset:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
     return PRESETS[name]
+
+
+def check_study(study: TrainingStudy) -> None:
+    """Validate every override mapping of a study against ``TrainConfig``.
+
+    Checks that each key is a leaf field and each value of that field's type
+    (the composed configs' cross-field checks run when a plan is made).
+
+    Args:
+        study: The study.
+
+    Raises:
+        ValueError: Naming the mapping and the bad key or value.
+    """
+    from eoss.analysis.cli.overrides import check_overrides
+    from eoss.empirical.training.config import TrainConfig
+
+    for label, overrides in study.overrides().items():
+        try:
+            check_overrides(TrainConfig, overrides)
+        except ValueError as exc:
+            raise ValueError(f"{label}: {exc}") from None

@@ -132,6 +132,7 @@ def _execute(stages: list[Any]) -> tuple[list[dict[str, Any]], list[str]]:
             continue
         _say(f"[{i}/{len(stages)}] {st.name} ...")
         t0 = time.perf_counter()
+        st.prepare()
         if st.capture:
             buf = io.StringIO()
             with contextlib.redirect_stdout(buf):

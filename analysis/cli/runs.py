@@ -17,6 +17,7 @@ identically).
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,12 +38,6 @@ if TYPE_CHECKING:
     from eoss.empirical.training.loop import TrainHistory
 
 STREAMS = ("init", "batches", "noise", "data", "cifar_subset", "cifar_test")
-
-
-
-
-
-
 
 
 def parse_run_spec(spec: str) -> tuple[Path, int | None]:
@@ -259,6 +254,8 @@ def prepare_resume(
     Returns:
         (run, config, state or None when the run has no checkpoint yet).
     """
+    from eoss.empirical.training.rows import EventRow
+
     run = records.RunDir.open(run_dir)
     cfg = load_run_config(run_dir)
     for tmp in (run.path / CKPT_DIR).glob(".step_*.tmp"):  # left by a kill
@@ -269,9 +266,7 @@ def prepare_resume(
     old = [r.get("step") for r in run.records()]
     records.rewrite_jsonl(run.path / "metrics.jsonl", lambda r: _kept(r, start))
     last_seen = max((s for s in old if s is not None), default=None)
-    run.append(
-        "event", {"step": start, "kind": "resume", "old": last_seen, "new": start}
-    )
+    run.append_row(EventRow(start, "resume", last_seen, start))
     return run, cfg, state
 
 
@@ -285,14 +280,21 @@ FORK_FIXED = ("model", "data", "seed", "dtype", "loss")
 
 
 def fork_config(
-    src: TrainConfig, sets: list[str], step: int
+    src: TrainConfig,
+    sets: list[str],
+    step: int,
+    *,
+    target: Mapping[str, Any] | None = None,
 ) -> tuple[TrainConfig, dict[str, Any]]:
-    """The config of a fork: the source's with ``--set`` overrides.
+    """The config of a fork: the source's (or ``target``) with ``--set`` overrides.
 
     Args:
         src: The source run's config.
         sets: ``key=value`` overrides (lr, batch_size, steps, schedule, ...).
         step: The step the fork starts from.
+        target: A config for the fork (``eoss train --fork RUN --config FILE``,
+            e.g. composed by ``eoss reproduce``) instead of the source's; it must
+            agree with the source on the fields a fork cannot change.
 
     Returns:
         (new config, {field: (old, new)} of the changed top-level fields).
@@ -305,7 +307,7 @@ def fork_config(
     from eoss.empirical.training.config import TrainConfig
 
     old = to_dict(src)
-    cfg = apply_overrides(TrainConfig, old, sets)
+    cfg = apply_overrides(TrainConfig, old if target is None else dict(target), sets)
     new = to_dict(cfg)
     changed = {k: (old[k], new[k]) for k in new if old[k] != new[k]}
     bad = sorted(set(changed) & set(FORK_FIXED))

@@ -22,9 +22,11 @@ Examples::
     eoss sharpness --dataset cifar10 --n 2048 --model cnn --batch-size 16
     eoss sharpness --checkpoint reports/runs/train/<run>:5000 --batch-size 64
 
-The measurement itself is :func:`measure_sharpness` (already-built model and
-data set in, JSON-safe dict out), so other sources of models and data (a data-set
-name, a checkpoint) only need to build those two objects.
+The measurement itself is
+:func:`eoss.analysis.cli.sharpness_measure.measure_sharpness` (already-built model
+and data set in, JSON-safe dict out; re-exported here), so other sources of models
+and data (a data-set name, a checkpoint) only need to build those two objects, in
+:func:`build_inputs`.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ from pathlib import Path
 from typing import Any
 
 from eoss.analysis.cli.main import UsageError
+from eoss.analysis.cli.sharpness_measure import format_table, measure_sharpness
+
+__all__ = ["build_inputs", "format_table", "handle", "measure_sharpness", "register"]
 
 NAME = "sharpness"
 HELP = "measure FullBS, MiniBS, batch sharpness and the gap of a model at its init"
@@ -207,6 +212,7 @@ def build_inputs(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
 
 def _fresh_model(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
     import torch
+
     from eoss.empirical.data.arrays import load_npz
     from eoss.empirical.models import ModelSpec, build_model
     from eoss.empirical.rng import torch_gen
@@ -242,6 +248,7 @@ def _fresh_model(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
 
 def _from_checkpoint(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
     import torch
+
     from eoss.analysis.cli.runs import load_model
 
     model, cfg, step, data = load_model(args.checkpoint, data_root=args.data_root)
@@ -260,164 +267,3 @@ def _from_checkpoint(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]
         "data_provenance": data.provenance,
     }
     return model, data, info
-
-
-def measure_sharpness(
-    model: Any,
-    loss: Any,
-    data: Any,
-    *,
-    batch_size: int,
-    n_batches: int,
-    seed: int,
-    chunk_size: int = 1024,
-    tol: float = 1e-3,
-    method: str = "auto",
-    max_iter: int = 200,
-    progress: Any = None,
-) -> dict[str, Any]:
-    """FullBS, MiniBS, batch sharpness and gaps of a built model on a data set.
-
-    Seed streams: ``fullbs`` drives the full-batch Lanczos start, ``minibs`` the
-    batch sampling and the mini-batch start vectors (:mod:`eoss.empirical.rng`).
-
-    Args:
-        model: ``nn.Module`` (not modified).
-        loss: :class:`eoss.empirical.losses.Loss`.
-        data: :class:`eoss.empirical.data.arrays.ArrayDataset` in the model's dtype.
-        batch_size: b.
-        n_batches: K.
-        seed: Run seed.
-        chunk_size: Rows per full-batch HVP chunk.
-        tol: Relative residual target of every eigenvalue.
-        method: Mini-batch solver path (see :mod:`eoss.empirical.estimators.minibatch`).
-        max_iter: Lanczos step cap of every solve (non-convergence is reported in
-            ``warnings``).
-        progress: Optional callable receiving progress lines.
-
-    Returns:
-        A JSON-safe dict (keys listed in ``docs/spectral-core.md``).
-    """
-    from eoss.empirical.estimators.full_batch import full_sharpness
-    from eoss.empirical.estimators.minibatch import minibatch_sharpness
-    from eoss.empirical.rng import numpy_rng
-
-    say = progress or (lambda line: None)
-    say(f"FullBS over {len(data)} rows ...")
-    full = full_sharpness(
-        model,
-        loss,
-        data,
-        rng=numpy_rng(seed, "fullbs"),
-        chunk_size=chunk_size,
-        tol=tol,
-        max_iter=max_iter,
-    )
-    say(f"FullBS = {full.fullbs:.6g} ({full.n_matvecs} HVPs, {full.seconds:.1f} s)")
-    mini = minibatch_sharpness(
-        model,
-        loss,
-        data,
-        batch_size=batch_size,
-        n_batches=n_batches,
-        rng=numpy_rng(seed, "minibs"),
-        tol=tol,
-        full_vector=full.eigenvector,
-        method=method,
-        max_iter=max_iter,
-        progress=say,
-    )
-    say(f"MiniBS = {mini.minibs:.6g} ± {mini.minibs_se:.2g} ({mini.seconds:.1f} s)")
-    return _result_dict(loss, data, full, mini, seed, chunk_size, tol)
-
-
-def _solver_dict(full: Any, mini: Any, chunk_size: int, tol: float) -> dict:
-    return {
-        "tol": tol,
-        "chunk_size": chunk_size,
-        "fullbs": {
-            "residual": full.residual,
-            "converged": full.converged,
-            "n_matvecs": full.n_matvecs,
-            "seconds": full.seconds,
-        },
-        "minibs": {
-            "method": mini.method,
-            "residual_max": float(mini.residuals.max()),
-            "n_converged": int(mini.converged.sum()),
-            "n_matvecs": mini.n_matvecs,
-            "seconds": mini.seconds,
-        },
-    }
-
-
-def _warnings(full: Any, mini: Any) -> list[str]:
-    out = []
-    if not full.converged:
-        out.append(f"FullBS did not converge (residual {full.residual:.3g})")
-    n_bad = int((~mini.converged).sum())
-    if n_bad:
-        out.append(f"{n_bad} of {len(mini.converged)} batches did not converge")
-    return out
-
-
-def _result_dict(loss, data, full, mini, seed, chunk_size, tol) -> dict[str, Any]:
-    return {
-        "fullbs": full.fullbs,
-        "minibs": mini.minibs,
-        "minibs_se": mini.minibs_se,
-        "batch_sharpness": mini.batch_sharpness,
-        "batch_sharpness_se": mini.batch_sharpness_se,
-        "gap": mini.minibs - full.fullbs,
-        "gap_se": mini.minibs_se,
-        "gap_cv": mini.gap_cv,
-        "gap_cv_se": mini.gap_cv_se,
-        "batch_size": mini.batch_size,
-        "n_batches": len(mini.lambda_max),
-        "seed": seed,
-        "loss": loss.name,
-        "loss_formula": loss.formula,
-        "data": {
-            "name": data.name,
-            "n": len(data),
-            "input_shape": list(data.input_shape),
-            "num_classes": data.num_classes,
-            "provenance": data.provenance,
-        },
-        "solver": _solver_dict(full, mini, chunk_size, tol),
-        "per_batch": {
-            "batch_indices": mini.batch_indices,
-            "lambda_max": mini.lambda_max,
-            "batch_sharpness": mini.batch_sharpness_terms,
-            "cv": mini.cv_terms,
-        },
-        "warnings": _warnings(full, mini),
-    }
-
-
-def format_table(result: dict[str, Any]) -> str:
-    """Human-readable summary of a :func:`measure_sharpness` result.
-
-    Args:
-        result: The result dict.
-
-    Returns:
-        A few aligned lines.
-    """
-    rows = [
-        ("FullBS", result["fullbs"], None),
-        ("MiniBS", result["minibs"], result["minibs_se"]),
-        ("batch sharpness", result["batch_sharpness"], result["batch_sharpness_se"]),
-        ("gap (MiniBS - FullBS)", result["gap"], result["gap_se"]),
-        ("gap, control variate", result["gap_cv"], result["gap_cv_se"]),
-    ]
-    head = (
-        f"b = {result['batch_size']}, K = {result['n_batches']}, "
-        f"loss {result['loss']}: {result['loss_formula']}"
-    )
-    lines = [head] + [
-        f"  {name:<24}{val:>14.6g}" + ("" if se is None else f"  ± {se:.3g}")
-        for name, val, se in rows
-    ]
-    lines += [f"  warning: {w}" for w in result["warnings"]]
-    return "\n".join(lines)

@@ -2,7 +2,8 @@
 
 Writes into ``--out``: ``results.csv`` (one row per batch size, rewritten
 atomically after every batch size so a crash loses nothing done),
-``results.json`` (config, rows, FullBS, theory overlays, environment, status)
+``results.json`` (``"kind": "simulate"``, config, rows, FullBS, theory overlays,
+environment, status)
 and ``gap_vs_batch.png``/``.pdf``. ``--json`` prints the rows on stdout.
 """
 
@@ -18,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from eoss.toy_models.random_matrix.simulation import GapConfig
+from eoss.toy_models.random_matrix.gap_config import GapConfig
 
 NAME = "simulate"
 HELP = "simulate random-matrix models (gap: MiniBS - FullBS vs batch size)"
@@ -142,8 +143,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def _add_gap_arguments(p: argparse.ArgumentParser) -> None:
-    from eoss.toy_models.random_matrix.batch_spectra import PATH_CHOICES
     from eoss.toy_models.random_matrix.families import FAMILY_NAMES
+    from eoss.toy_models.random_matrix.path_costs import PATH_CHOICES
 
     def add(*flags: str, **kw: Any) -> None:
         # Unset config flags stay absent, so a JSON --config can fill them.
@@ -230,6 +231,7 @@ def run_gap(args: argparse.Namespace) -> int:
         Exit code 0.
     """
     import numpy as np
+
     from eoss.analysis import records
     from eoss.analysis.cli.overrides import to_dict
 
@@ -237,7 +239,8 @@ def run_gap(args: argparse.Namespace) -> int:
     config = to_dict(cfg)
     out = Path(args.out) if args.out else _default_out(config)
     out.mkdir(parents=True, exist_ok=True)
-    doc: dict[str, Any] = {"config": config, "status": "running", "rows": []}
+    doc: dict[str, Any] = {"kind": NAME, "config": config, "status": "running"}
+    doc["rows"] = []
     doc["env"] = records.env_info(seeds={"simulate": cfg.seed})
     t0 = time.perf_counter()
 
@@ -264,6 +267,7 @@ def run_gap(args: argparse.Namespace) -> int:
 
 def _simulate(cfg, rng, on_row, say):
     import numpy as np
+
     from eoss.toy_models.random_matrix.simulation import simulate_gap
     from eoss.toy_models.theory.overlays import gap_theory
 

@@ -5,12 +5,16 @@ Example::
     eoss sweep --preset cpu-mlp --grid batch_size=16,32,64 --grid lr=0.01,0.02
                --jobs 2 --out reports/runs/bs-sweep --data-root ../shared/data
 
-Each grid point becomes ``eoss train ... --name <point>`` in its own process,
-writing ``<out>/train/<point>/``. Re-running the same command skips finished
-(or diverged) points, resumes interrupted or killed ones from their last
-checkpoint, and starts the rest. ``<out>/sweep.json`` indexes the points (overrides,
-run folder, status, exit code, last error line) and is rewritten atomically as
-points complete.
+Each grid point is resolved here, once, to a full validated config (the base:
+preset or ``--config``, ``--data`` and every ``--set``; then the point's typed grid
+values), written to ``<out>/points/<point>.json``, and run as
+``eoss train --config <that file> --out <out> --name <point>`` in its own process,
+writing ``<out>/train/<point>/`` (whose ``config.json`` equals the point's file).
+Re-running the same command skips finished (or diverged) points, resumes
+interrupted or killed ones from their last checkpoint (``eoss train --resume``),
+and starts the rest. ``<out>/sweep.json`` indexes the points (typed overrides,
+config file, run folder, status, exit code, last error line) and is rewritten
+atomically as points complete.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -96,41 +102,91 @@ def point_name(assignment: list[tuple[str, str]]) -> str:
     return "".join(c if c.isalnum() or c in "=,._-" else "_" for c in text)
 
 
-def plan(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """The grid points, each validated as a full config before anything runs.
+@dataclass(frozen=True)
+class SweepPoint:
+    """One grid point, resolved before anything runs.
+
+    Attributes:
+        name: Folder name (:func:`point_name`).
+        overrides: The grid assignment, dotted field → typed value.
+        config: The point's full resolved :class:`TrainConfig` as a dict (what
+            the run's ``config.json`` will hold).
+    """
+
+    name: str
+    overrides: Mapping[str, Any]
+    config: Mapping[str, Any]
+
+
+def typed_grid(grid: list[tuple[str, list[str]]]) -> list[tuple[str, list[Any]]]:
+    """Parse each grid value with its :class:`TrainConfig` field's type.
+
+    Args:
+        grid: :func:`parse_grid` output.
+
+    Returns:
+        [(key, [typed values...]), ...].
+
+    Raises:
+        ValueError: On an unknown field or a value of the wrong type.
+    """
+    from eoss.analysis.cli.overrides import field_type, parse_text
+    from eoss.empirical.training.config import TrainConfig
+
+    out = []
+    for key, texts in grid:
+        hint = field_type(TrainConfig, key)
+        out.append((key, [parse_text(t, hint, key) for t in texts]))
+    return out
+
+
+def plan(args: argparse.Namespace) -> list[SweepPoint]:
+    """The grid points, each resolved to a validated config before anything runs.
+
+    The base (preset or ``--config``, ``--data``, every ``--set``) and the point's
+    typed grid assignment are applied once, here, so a bad value fails before any
+    process starts and every child loads a complete config file.
 
     Args:
         args: Parsed arguments.
 
     Returns:
-        One dict per point: ``name``, ``sets`` (all --set), ``overrides``.
+        One point per element of the grid's Cartesian product.
     """
     from eoss.analysis.cli.overrides import apply_overrides, to_dict
     from eoss.empirical.training.config import TrainConfig
 
     grid = parse_grid(args.grid)
+    options = [
+        [(key, text, value) for text, value in zip(texts, values, strict=True)]
+        for (key, texts), (_, values) in zip(grid, typed_grid(grid), strict=True)
+    ]
     base = base_config(args)
     points = []
-    for combo in itertools.product(*(vals for _, vals in grid)):
-        assignment = list(zip((k for k, _ in grid), combo, strict=True))
-        sets = [*args.set, *(f"{k}={v}" for k, v in assignment)]
-        cfg = apply_overrides(TrainConfig, base, sets)  # fail early on bad values
-        name, resolved = point_name(assignment), to_dict(cfg)
+    for combo in itertools.product(*options):
+        texts = [(key, text) for key, text, _ in combo]
+        values = {key: value for key, _, value in combo}
+        cfg = apply_overrides(TrainConfig, base, args.set, values)
+        name, resolved = point_name(texts), to_dict(cfg)
         _check_existing(Path(args.out) / "train" / name, resolved)
-        typed = {k: _lookup(resolved, k) for k, _ in assignment}
-        points.append({"name": name, "sets": sets, "overrides": typed})
+        points.append(SweepPoint(name, values, resolved))
     return points
 
 
-def _lookup(config: dict[str, Any], dotted: str) -> Any:
-    """The typed value of ``group.key`` in a resolved config dict."""
-    value: Any = config
-    for part in dotted.split("."):
-        value = value[part]
-    return value
+def config_path(out: Path, name: str) -> Path:
+    """Where ``eoss sweep`` writes the resolved config of point ``name``.
+
+    Args:
+        out: The sweep's ``--out``.
+        name: The point's name.
+
+    Returns:
+        ``<out>/points/<name>.json``.
+    """
+    return out / "points" / f"{name}.json"
 
 
-def _check_existing(run_dir: Path, config: dict[str, Any]) -> None:
+def _check_existing(run_dir: Path, config: Mapping[str, Any]) -> None:
     """Refuse to resume a point whose stored config differs from the plan."""
     from eoss.analysis import records
 
@@ -144,23 +200,15 @@ def _check_existing(run_dir: Path, config: dict[str, Any]) -> None:
 
 
 def _command(args: argparse.Namespace, point: dict[str, Any], device: str) -> list:
-    out = Path(args.out)
-    run_dir = out / "train" / point["name"]
+    """The child ``eoss train``: resume the point's run or start it from its file."""
+    run_dir = Path(point["run_dir"])
     cmd = [sys.executable, "-m", "eoss", "train", "--quiet", "--device", device]
     if args.data_root:
         cmd += ["--data-root", args.data_root]
     if (run_dir / "config.json").is_file():
         return [*cmd, "--resume", str(run_dir)]
-    cmd += ["--out", str(out), "--name", point["name"]]
-    if args.preset:
-        cmd += ["--preset", args.preset]
-    if args.config:
-        cmd += ["--config", args.config]
-    if args.data:
-        cmd += ["--data", args.data]
-    for s in point["sets"]:
-        cmd += ["--set", s]
-    return cmd
+    start = ["--config", point["config"], "--out", args.out, "--name", point["name"]]
+    return [*cmd, *start]
 
 
 def _status(run_dir: Path) -> str:
@@ -187,11 +235,23 @@ def handle(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
     device = resolve_device(args.device)
-    points = plan(args)
+    from eoss.analysis import records
+
     out = Path(args.out)
-    for p in points:
-        p["run_dir"] = str(out / "train" / p["name"])
-        p["status"] = _status(Path(p["run_dir"]))
+    points = []
+    for point in plan(args):
+        path = config_path(out, point.name)
+        records.write_json(path, point.config)
+        run_dir = out / "train" / point.name
+        points.append(
+            {
+                "name": point.name,
+                "overrides": dict(point.overrides),
+                "config": str(path),
+                "run_dir": str(run_dir),
+                "status": _status(run_dir),
+            }
+        )
     runner = _Runner(args, points, device, out / "sweep.json")
     runner.save()
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:

@@ -7,6 +7,7 @@ Examples::
     eoss train --config my.json --set track.minibs.every=100
     eoss train --resume DIR/train/<name>
     eoss train --fork DIR/train/<name>:5000 --set lr=0.02 --out DIR
+    eoss train --fork DIR/train/<name> --config fork.json --out DIR
 """
 
 from __future__ import annotations
@@ -37,11 +38,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     src.add_argument("--preset", help="start from a named preset (see docs)")
     src.add_argument("--config", help="start from a JSON config file")
     src.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run")
-    src.add_argument(
+    p.add_argument(
         "--fork",
         metavar="RUN_DIR[:STEP]",
         help="new run from a checkpoint of another (default: its newest), "
-        "with --set changes (e.g. lr, batch_size, steps)",
+        "with --set changes (e.g. lr, batch_size, steps) or the full config "
+        "of --config (model, data, seed, dtype and loss must match the source)",
     )
     add_run_arguments(p)
     p.add_argument("--name", help="run folder name (default: <UTC time>_<hash>)")
@@ -145,6 +147,8 @@ def handle(args: argparse.Namespace) -> int:
         data_root=resolve_data_root(args.data_root),
         quiet=args.quiet,
     )
+    if args.fork and (args.preset or args.resume):
+        raise UsageError("--fork takes no --preset or --resume")
     if args.resume:
         if args.set or args.data or args.name:
             raise UsageError("--resume takes no --set, --data or --name")
@@ -183,6 +187,7 @@ def _resume(run_dir: Path, ctx: Any) -> int:
 
 def _fork(args: argparse.Namespace, ctx: Any) -> int:
     from eoss.analysis.cli.data_root import load_for_config
+    from eoss.analysis.cli.overrides import load_json_config
     from eoss.analysis.cli.runs import (
         create_run,
         execute,
@@ -192,26 +197,28 @@ def _fork(args: argparse.Namespace, ctx: Any) -> int:
         parse_run_spec,
     )
     from eoss.analysis.records.checkpoints import CheckpointKeeper
+    from eoss.empirical.training.rows import EventRow
 
     if args.data:
         raise UsageError("--fork keeps the source run's data; drop --data")
     src_dir, step = parse_run_spec(args.fork)
     src_cfg = load_run_config(src_dir)
     step, state = load_state(src_dir, step)
-    cfg, changed = fork_config(src_cfg, args.set, step)
+    target = load_json_config(args.config) if args.config else None
+    cfg, changed = fork_config(src_cfg, args.set, step, target=target)
     data = load_for_config(cfg.data, seed=cfg.seed, root=ctx.data_root)
     origin = {"run": str(src_dir.resolve()), "step": step, "set": list(args.set)}
+    if args.config:
+        origin["config"] = str(Path(args.config).resolve())
     run = create_run(
         cfg, args.out, ctx, data, name=args.name, extra_env={"fork": origin}
     )
 
     CheckpointKeeper(run.path, cfg.checkpoint.keep_last).save(step, state)
-    run.append(
-        "event", {"step": step, "kind": "fork", "old": origin["run"], "new": step}
-    )
+    run.append_row(EventRow(step, "fork", origin["run"], step))
     for key, (old, new) in changed.items():
         if key in ("lr", "batch_size"):
-            run.append("event", {"step": step, "kind": key, "old": old, "new": new})
+            run.append_row(EventRow(step, key, old, new))
     return _report(run.path, execute(run, cfg, ctx, data, state=state, protect=(step,)))
 
 

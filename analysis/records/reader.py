@@ -1,19 +1,24 @@
-"""A training run's records as column arrays, split into constant-(η, b) phases.
+"""A training run's records as column arrays, and its config by named accessors.
 
 Reads a run directory written by ``eoss train`` (schema: docs/records.md):
 ``config.json``, ``env.json``, ``status.json`` and the ``metrics.jsonl`` tables
-``train``, ``eval``, ``step_sharpness``, ``minibs``, ``fullbs``, ``ntk``, ``event``.
-Reading only; nothing here writes files. ``null`` values become NaN.
+declared by the row types of :mod:`eoss.empirical.training.rows` (``train``,
+``eval``, ``step_sharpness``, ``minibs``, ``fullbs``, ``ntk``, ``event``). Reading
+only; nothing here writes files. ``null`` values become NaN.
 
-A *phase* is a maximal step range with constant learning rate η and batch size b,
-as recorded in the ``train`` table (each row holds the step's ``lr`` and
-``batch_size``); without ``train`` rows the config's top-level ``lr`` /
-``batch_size`` define one phase. Phase boundaries are the first steps at which a new
-(η, b) was used; the ``event`` table names what changed.
+The config is a stored :class:`eoss.empirical.training.config.TrainConfig`; what
+the analysis needs from it is read through :class:`RunTables`' accessors (``lr``,
+``batch_size``, ``n_train``, ``noise_kind``, ...), each at a field path of
+:data:`CONFIG_FIELDS`. Those paths are checked against the dataclass by the tests
+(:func:`dataclass_paths`), so renaming a TrainConfig field fails a test instead of
+silently reading None. (TrainConfig is not imported here: it pulls in torch, which
+reading records does not need.)
 """
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +27,71 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-TABLES = ("train", "eval", "step_sharpness", "minibs", "fullbs", "ntk")
+from eoss.empirical.training.rows import COLUMN_TABLES, COLUMNS, TABLES, EventRow
+
+__all__ = [
+    "COLUMNS",
+    "COLUMN_TABLES",
+    "CONFIG_FIELDS",
+    "TABLES",
+    "RunTables",
+    "config_value",
+    "dataclass_paths",
+    "load_run",
+]
+
+# Field path in TrainConfig of each config accessor of RunTables.
+CONFIG_FIELDS: dict[str, tuple[str, ...]] = {
+    "lr": ("lr",),
+    "batch_size": ("batch_size",),
+    "steps": ("steps",),
+    "seed": ("seed",),
+    "n_train": ("data", "n_train"),
+    "optimizer": ("optim", "name"),
+    "sampling": ("optim", "sampling"),
+    "noise_kind": ("noise", "kind"),
+}
 
 
+def dataclass_paths(cls: type) -> frozenset[tuple[str, ...]]:
+    """Every field path of a (nested) config dataclass, groups included.
+
+    Args:
+        cls: A dataclass type, e.g. TrainConfig.
+
+    Returns:
+        Paths such as ``("lr",)``, ``("data",)`` and ``("data", "n_train")``.
+    """
+    out: set[tuple[str, ...]] = set()
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        out.add((f.name,))
+        kind = hints[f.name]
+        if dataclasses.is_dataclass(kind):
+            out |= {(f.name, *p) for p in dataclass_paths(kind)}
+    return frozenset(out)
+
+
+def config_value(config: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    """The value at a field path of a stored config.
+
+    Args:
+        config: A config as stored (nested dicts).
+        path: Field names from the top, e.g. ``("noise", "kind")``.
+
+    Returns:
+        The value, or None when a key is missing or the value is a group.
+    """
+    node: Any = config
+    for key in path:
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(key)
+    return None if isinstance(node, Mapping) else node
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 @dataclass(frozen=True)
@@ -37,8 +104,8 @@ class RunTables:
         config: config.json as a dict.
         env: env.json as a dict (empty if missing).
         status: status.json as a dict ({"status": "unknown"} if missing).
-        tables: Table name → column name → float array (NaN for null); "step" is
-            always present in a non-empty table.
+        tables: Table name (:data:`COLUMN_TABLES`) → column name → float array
+            (NaN for null); "step" is always present in a non-empty table.
         events: The ``event`` rows, in order.
     """
 
@@ -55,7 +122,8 @@ class RunTables:
 
         Args:
             table: Table name.
-            key: Column name.
+            key: Column name (:data:`COLUMNS` of the table; non-numeric columns
+                are not kept).
 
         Returns:
             Float array, NaN where the value was null or missing.
@@ -73,6 +141,64 @@ class RunTables:
         """
         return len(self.column(table, "step")) > 0
 
+    def config_field(self, name: str) -> Any:
+        """The config value of an accessor of :data:`CONFIG_FIELDS`, as stored.
+
+        Args:
+            name: An accessor name (``lr``, ``noise_kind``, ...).
+
+        Returns:
+            The value, or None when the config does not record it.
+        """
+        return config_value(self.config, CONFIG_FIELDS[name])
+
+    @property
+    def lr(self) -> float | None:
+        """η at step 0 (TrainConfig ``lr``), if recorded."""
+        return _number(self.config_field("lr"))
+
+    @property
+    def batch_size(self) -> int | None:
+        """Batch size b at step 0 (TrainConfig ``batch_size``), if recorded."""
+        b = _number(self.config_field("batch_size"))
+        return None if b is None else int(b)
+
+    @property
+    def steps(self) -> int | None:
+        """Number of updates configured (TrainConfig ``steps``), if recorded."""
+        n = _number(self.config_field("steps"))
+        return None if n is None else int(n)
+
+    @property
+    def seed(self) -> int | None:
+        """The run's seed (TrainConfig ``seed``), if recorded."""
+        n = _number(self.config_field("seed"))
+        return None if n is None else int(n)
+
+    @property
+    def n_train(self) -> int | None:
+        """Training-set size n (TrainConfig ``data.n_train``), if recorded."""
+        n = _number(self.config_field("n_train"))
+        return None if n is None else int(n)
+
+    @property
+    def optimizer(self) -> str | None:
+        """The update rule (TrainConfig ``optim.name``: sgd, gd, ...), if recorded."""
+        name = self.config_field("optimizer")
+        return None if name is None else str(name)
+
+    @property
+    def sampling(self) -> str | None:
+        """Mini-batch sampling (TrainConfig ``optim.sampling``), if recorded."""
+        mode = self.config_field("sampling")
+        return None if mode is None else str(mode)
+
+    @property
+    def noise_kind(self) -> str | None:
+        """Injected-noise kind (TrainConfig ``noise.kind``), if recorded."""
+        kind = self.config_field("noise_kind")
+        return None if kind is None else str(kind)
+
     @property
     def config_hash(self) -> str:
         """The config's hash (:func:`~eoss.analysis.records.env.config_hash`)."""
@@ -86,30 +212,6 @@ class RunTables:
         return self.status.get("status") == "diverged" or any(
             e.get("kind") == "diverged" for e in self.events
         )
-
-
-def find_key(obj: Any, *names: str) -> Any:
-    """First value stored under any of ``names`` in nested dicts (breadth first).
-
-    Args:
-        obj: A nested dict (config).
-        *names: Candidate keys, in order of preference at each depth.
-
-    Returns:
-        The value, or None.
-    """
-    queue = [obj]
-    while queue:
-        nxt = []
-        for d in queue:
-            if not isinstance(d, Mapping):
-                continue
-            for n in names:
-                if n in d and not isinstance(d[n], Mapping):
-                    return d[n]
-            nxt.extend(v for v in d.values() if isinstance(v, Mapping))
-        queue = nxt
-    return None
 
 
 def _columns(rows: list[dict[str, Any]]) -> dict[str, NDArray[np.float64]]:
@@ -150,16 +252,8 @@ def load_run(path: str | Path) -> RunTables:
     metrics = path / "metrics.jsonl"
     records = read_jsonl(metrics) if metrics.is_file() else []
     tables = {}
-    for name in TABLES:
+    for name in COLUMN_TABLES:
         rows = [r for r in records if r.get("table") == name]
         tables[name] = _columns(rows) if rows else {}
-    events = tuple(r for r in records if r.get("table") == "event")
+    events = tuple(r for r in records if r.get("table") == EventRow.table)
     return RunTables(path, path.name, config, env, status, tables, events)
-
-
-
-
-
-
-
-

@@ -1,14 +1,22 @@
-"""A run directory: config, env, status, append-only metrics, command files."""
+"""A run directory: config, env, status, append-only metrics, command files.
+
+``status.json`` records the folder's ``kind`` (the command that wrote it: ``train``,
+``static-gap``, ...) next to its status, so readers classify folders by what they
+declare rather than by the files they happen to hold.
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eoss.analysis.records.env import config_hash, env_info
 from eoss.analysis.records.io import JsonlWriter, read_json, read_jsonl, write_json
+
+if TYPE_CHECKING:
+    from eoss.empirical.training.rows import Row
 
 STATUSES = ("running", "finished", "diverged", "interrupted", "failed")
 
@@ -23,6 +31,7 @@ class RunDir:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._metrics: JsonlWriter | None = None
+        self._kind: str | None = None
 
     @classmethod
     def create(
@@ -39,7 +48,8 @@ class RunDir:
 
         Args:
             root: Root folder (e.g. ``reports/runs``).
-            kind: Command kind (``train``, ``simulate``, ...).
+            kind: Command kind (``train``, ``static-gap``, ...), also written to
+                ``status.json``.
             config: Resolved config as a dict.
             name: Folder name; default ``<UTC time>_<config hash>``.
             env: Environment facts (default :func:`env_info`).
@@ -59,6 +69,7 @@ class RunDir:
             raise FileExistsError(f"run directory {path} already exists")
         path.mkdir(parents=True, exist_ok=True)
         run = cls(path)
+        run._kind = kind
         write_json(path / "config.json", config)
         write_json(path / "env.json", env if env is not None else env_info())
         run.set_status("running")
@@ -95,8 +106,16 @@ class RunDir:
         except FileNotFoundError:
             return {"status": "unknown"}
 
+    @property
+    def kind(self) -> str | None:
+        """The folder's kind, from ``status.json`` (None for older folders)."""
+        if self._kind is None:
+            kind = self.status.get("kind")
+            self._kind = kind if isinstance(kind, str) else None
+        return self._kind
+
     def set_status(self, status: str, **extra: Any) -> None:
-        """Atomically record the run's status.
+        """Atomically record the run's status (keeping the folder's ``kind``).
 
         Args:
             status: One of :data:`STATUSES`.
@@ -108,7 +127,9 @@ class RunDir:
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
         stamp = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-        write_json(self.path / "status.json", {"status": status, "utc": stamp, **extra})
+        kind = {} if self.kind is None else {"kind": self.kind}
+        record = {"status": status, **kind, "utc": stamp, **extra}
+        write_json(self.path / "status.json", record)
 
     def append(self, table: str, row: Mapping[str, Any]) -> None:
         """Append one record to ``metrics.jsonl`` (tagged with its table).
@@ -120,6 +141,14 @@ class RunDir:
         if self._metrics is None:
             self._metrics = JsonlWriter(self.path / "metrics.jsonl")
         self._metrics.write({"table": table, **row})
+
+    def append_row(self, row: Row) -> None:
+        """Append one typed row (:mod:`eoss.empirical.training.rows`).
+
+        Args:
+            row: The row; its type names the table.
+        """
+        self.append(row.table, row.record())
 
     def records(self, table: str | None = None) -> list[dict[str, Any]]:
         """Read back ``metrics.jsonl`` (optionally one table).

@@ -1,9 +1,12 @@
-"""``build_report``: inputs → analyses → claims table, figures, tables → report files.
+"""Report files from a computed study and its claim rows (:func:`write_report`).
 
 The pipeline is :func:`eoss.analysis.study.inputs.discover_inputs` →
-:func:`eoss.analysis.study.study.analyse` → :func:`evaluate_claims` →
-:func:`eoss.analysis.report.figures.make_figures` →
-:func:`eoss.analysis.report.sections.render`, then everything is written with
+:func:`eoss.analysis.study.study.analyse` →
+:func:`eoss.analysis.claims.evaluate.evaluate_claims` (a
+:class:`~eoss.analysis.study.study.Study` and its claim rows) →
+:func:`write_report`, which draws
+(:func:`eoss.analysis.report.figures.make_figures`), renders
+(:func:`eoss.analysis.report.sections.render`) and writes everything with
 :mod:`eoss.analysis.records.io`::
 
     <out>/report.md      the report (Markdown)
@@ -14,7 +17,8 @@ The pipeline is :func:`eoss.analysis.study.inputs.discover_inputs` →
 
 Same inputs → byte-identical files: inputs are sorted, paths are relative to the
 inputs' common folder, no time stamps are written, and figures use fixed metadata.
-``eoss reproduce`` is meant to call :func:`build_report` on the folders it produced.
+:func:`build_report` composes the four steps for callers that start from folders
+(``eoss report``, ``eoss reproduce``).
 """
 
 from __future__ import annotations
@@ -24,49 +28,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eoss.analysis.claims import dynamics as dyn
-from eoss.analysis.claims import scaling as scl
+from eoss.analysis.claims.evaluate import evaluate_claims
 from eoss.analysis.claims.table import ClaimRow
 from eoss.analysis.stats.powerlaw import PowerLawFit
 from eoss.analysis.study.plateau import Criteria
 from eoss.analysis.study.study import Study, analyse
 
-# Claim evaluators, in the order of the claims table.
-EVALUATORS: tuple[Callable[[Study], list[ClaimRow]], ...] = (
-    dyn.minibs_band,
-    dyn.batch_sharpness_at_threshold,
-    dyn.fullbs_below_minibs,
-    scl.fullbs_lower_small_b,
-    scl.static_gap,
-    scl.trained_gap,
-    scl.gap_plateau_small_b,
-    scl.steeper_near_n,
-    dyn.schedule_changes,
-    dyn.noise_variants,
-    dyn.ntk_tracks_minibs,
-    scl.random_matrix,
-    scl.symbolic,
-)
-
-
-def evaluate_claims(study: Study) -> tuple[ClaimRow, ...]:
-    """Every claim's rows (at least one per claim, "not measured" when no data).
-
-    Args:
-        study: The study.
-
-    Returns:
-        The claim rows in table order.
-    """
-    rows: list[ClaimRow] = []
-    for evaluate in EVALUATORS:
-        rows += evaluate(study)
-    return tuple(rows)
-
 
 @dataclass(frozen=True)
 class ReportResult:
-    """What :func:`build_report` wrote.
+    """What :func:`write_report` wrote.
 
     Attributes:
         out: The report folder.
@@ -254,49 +225,36 @@ def fits_document(
     }
 
 
-def build_report(
-    inputs: Sequence[str | Path],
+def write_report(
+    study: Study,
+    claims: Sequence[ClaimRow],
     out: str | Path,
     *,
     title: str = "eoss report",
-    criteria: Criteria | None = None,
     max_trajectories: int | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> ReportResult:
-    """Analyse the inputs and write the report folder (see the module docstring).
+    """Draw, render and write the report folder of a computed study.
 
     Args:
-        inputs: Training run / sweep / static-gap / simulation folders and
-            derivation JSON files (folders are searched recursively).
+        study: From :func:`eoss.analysis.study.study.analyse`.
+        claims: The study's claim rows
+            (:func:`eoss.analysis.claims.evaluate.evaluate_claims`), in table order.
         out: Report folder (created; a previous report's ``figures/`` is replaced).
         title: Report title.
-        criteria: EoSS detection thresholds (default :class:`Criteria`).
         max_trajectories: Most per-run trajectory figures, first runs by path
             (None: one per run; the tables always cover every run).
-        progress: Called with a short message at each stage (e.g. print to stderr).
+        progress: Called with a short message when done (e.g. print to stderr).
 
     Returns:
         The written files and the claim rows.
-
-    Raises:
-        FileNotFoundError: If an input does not exist.
-        ValueError: If the inputs hold no eoss outputs.
     """
     from eoss.analysis import records
     from eoss.analysis.report.figures import make_figures
     from eoss.analysis.report.html import markdown_to_html
     from eoss.analysis.report.sections import render
-    from eoss.analysis.study.inputs import discover_inputs
 
-    say = progress or (lambda msg: None)
-    found = discover_inputs(list(inputs))
-    say(
-        f"found {len(found.runs)} runs, {len(found.static)} static curves, "
-        f"{len(found.simulate)} simulations, {len(found.derive)} derivations"
-    )
-    study = analyse(found, criteria)
-    claims = evaluate_claims(study)
-    say(f"analysed; {len(claims)} claim rows; drawing figures")
+    claims = tuple(claims)
     out = Path(out)
     if (out / "report.md").is_file() and (out / "figures").is_dir():
         for stale in sorted((out / "figures").glob("*.*")):  # a previous eoss report
@@ -321,5 +279,54 @@ def build_report(
         records.write_csv(out / "fits.csv", fit_rows(study)),
     )
     figures = tuple(sorted((out / "figures").glob("*.*"))) if refs else ()
-    say(f"wrote {md} and {len(figures)} figure files")
+    if progress is not None:
+        progress(f"wrote {md} and {len(figures)} figure files")
     return ReportResult(out, md, html, fits, figures, tables, claims, study)
+
+
+def build_report(
+    inputs: Sequence[str | Path],
+    out: str | Path,
+    *,
+    title: str = "eoss report",
+    criteria: Criteria | None = None,
+    max_trajectories: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ReportResult:
+    """Discover, analyse, evaluate the claims and write the report folder.
+
+    The composition :func:`~eoss.analysis.study.inputs.discover_inputs` →
+    :func:`~eoss.analysis.study.study.analyse` → :func:`evaluate_claims` →
+    :func:`write_report` (see the module docstring).
+
+    Args:
+        inputs: Training run / sweep / static-gap / simulation folders and
+            derivation JSON files (folders are searched recursively).
+        out: Report folder (created; a previous report's ``figures/`` is replaced).
+        title: Report title.
+        criteria: EoSS detection thresholds (default :class:`Criteria`).
+        max_trajectories: Most per-run trajectory figures, first runs by path
+            (None: one per run; the tables always cover every run).
+        progress: Called with a short message at each stage (e.g. print to stderr).
+
+    Returns:
+        The written files and the claim rows.
+
+    Raises:
+        FileNotFoundError: If an input does not exist.
+        ValueError: If the inputs hold no eoss outputs.
+    """
+    from eoss.analysis.study.inputs import discover_inputs
+
+    say = progress or (lambda msg: None)
+    found = discover_inputs(list(inputs))
+    say(
+        f"found {len(found.runs)} runs, {len(found.static)} static curves, "
+        f"{len(found.simulate)} simulations, {len(found.derive)} derivations"
+    )
+    study = analyse(found, criteria)
+    claims = evaluate_claims(study)
+    say(f"analysed; {len(claims)} claim rows; drawing figures")
+    return write_report(
+        study, claims, out, title=title, max_trajectories=max_trajectories, progress=say
+    )

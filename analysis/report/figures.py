@@ -1,10 +1,9 @@
 """The report's figures: one function per kind, each saving PNG + PDF in ``figures/``.
 
 Figures are drawn with the ax-first helpers of :mod:`eoss.analysis.report.plots` and
-written
-only through :func:`eoss.analysis.report.plots.canvas.save_figure` (fixed metadata: the
-same
-inputs give byte-identical files). File names derive from run ids and sorted
+written only through :meth:`eoss.analysis.report.figure_ref.FigureSet.figure`, which
+saves with :func:`eoss.analysis.report.plots.canvas.save_figure` (fixed metadata: the
+same inputs give byte-identical files). File names derive from run ids and sorted
 indices, never from times.
 """
 
@@ -14,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from eoss.analysis.report.figure_ref import PALETTE, FigureRef, safe_name
-from eoss.analysis.report.plots.canvas import new_figure, save_figure
+
+from eoss.analysis.report.figure_ref import PALETTE, FigureRef, FigureSet, safe_name
 from eoss.analysis.report.plots.gap_scaling import (
     plot_fit,
     plot_gap_points,
@@ -26,8 +25,15 @@ from eoss.analysis.report.plots.gap_simulation import plot_gap_curve
 from eoss.analysis.report.plots.noise_variants import plot_noise_variants
 from eoss.analysis.report.plots.ntk import plot_ntk_scatter, plot_ntk_trajectory
 from eoss.analysis.report.plots.trajectories import plot_sharpness_trajectory
+from eoss.analysis.study.gap_fits import (
+    FAR_FRACTION,
+    LARGE,
+    MID,
+    NEAR_FRACTION,
+    CurveFits,
+)
 from eoss.analysis.study.inputs import GapTable
-from eoss.analysis.study.study import CurveFits, Study
+from eoss.analysis.study.study import Study
 
 
 def trajectory_figures(
@@ -43,22 +49,20 @@ def trajectory_figures(
     Returns:
         The figures.
     """
-    refs: list[FigureRef] = []
+    figs = FigureSet(out)
     for run, _ in study.detections:
         if not run.has("minibs") and not run.has("fullbs"):
             continue
-        if limit is not None and len(refs) >= limit:
+        if limit is not None and len(figs.refs) >= limit:
             break
-        fig, ax = new_figure(size=(6.0, 3.8))
-        plot_sharpness_trajectory(ax, run, batch_sharpness=True)
         name = f"trajectory_{safe_name(run.run_id)}"
-        save_figure(fig, out / "figures" / name)
         cap = (
             f"Run {run.run_id}: λ_max of each step's batch (dots), MiniBS ± SE, "
             "FullBS, 2/η and 4/η."
         )
-        refs.append(FigureRef("runs", name, cap))
-    return refs
+        with figs.figure("runs", name, cap, size=(6.0, 3.8)) as ax:
+            plot_sharpness_trajectory(ax, run, batch_sharpness=True)
+    return figs.refs
 
 
 def draw_curve(ax: Any, cf: CurveFits, windows: tuple[str, ...], title: str) -> None:
@@ -95,12 +99,6 @@ def draw_curve(ax: Any, cf: CurveFits, windows: tuple[str, ...], title: str) -> 
     ax.legend(fontsize=6)
 
 
-def _curve_figure(cf: CurveFits, windows: tuple[str, ...], title: str) -> Any:
-    fig, ax = new_figure(size=(5.5, 3.8))
-    draw_curve(ax, cf, windows, title)
-    return fig
-
-
 def sweep_figures(study: Study, out: Path) -> list[FigureRef]:
     """Per sweep: plateau gap vs b with fits, and MiniBS/FullBS plateaus vs b.
 
@@ -111,47 +109,36 @@ def sweep_figures(study: Study, out: Path) -> list[FigureRef]:
     Returns:
         The figures.
     """
-    refs = []
+    figs = FigureSet(out)
     for i, s in enumerate(study.sweeps):
         if len(s.batch_size) == 0:
             continue  # no run of the sweep reached EoSS: nothing to plot
-        fig = _curve_figure(
-            study.sweep_fits[s.key],
-            ("all", "mid", "large"),
-            f"trained plateau gap, {s.label}",
+        cap = (
+            f"Sweep {i} ({s.label}): plateau gap vs b, power-law fits per window "
+            "(BIC-preferred segmented fit in black when K > 1)."
         )
-        save_figure(fig, out / "figures" / f"sweep{i}_gap")
-        refs.append(
-            FigureRef(
-                "sweeps",
-                f"sweep{i}_gap",
-                f"Sweep {i} ({s.label}): plateau gap vs b, power-law fits per window "
-                "(BIC-preferred segmented fit in black when K > 1).",
+        with figs.figure("sweeps", f"sweep{i}_gap", cap, size=(5.5, 3.8)) as ax:
+            draw_curve(
+                ax,
+                study.sweep_fits[s.key],
+                ("all", MID.name, LARGE.name),
+                f"trained plateau gap, {s.label}",
             )
-        )
-        fig, ax = new_figure(size=(5.5, 3.8))
-        plot_plateaus_vs_batch(
-            ax, s.batch_size, s.minibs, s.minibs_se, s.fullbs, s.fullbs_se
-        )
-        ax.legend(fontsize=7)
-        save_figure(fig, out / "figures" / f"sweep{i}_plateaus")
-        refs.append(
-            FigureRef(
-                "sweeps",
-                f"sweep{i}_plateaus",
-                f"Sweep {i}: MiniBS and FullBS plateaus in units of 2/η vs b.",
+        cap = f"Sweep {i}: MiniBS and FullBS plateaus in units of 2/η vs b."
+        with figs.figure("sweeps", f"sweep{i}_plateaus", cap, size=(5.5, 3.8)) as ax:
+            plot_plateaus_vs_batch(
+                ax, s.batch_size, s.minibs, s.minibs_se, s.fullbs, s.fullbs_se
             )
-        )
-    return refs
+            ax.legend(fontsize=7)
+    return figs.refs
 
 
-def _simulation_figure(table: GapTable, cf: CurveFits, title: str) -> Any:
+def _draw_simulation(axes: Any, table: GapTable, cf: CurveFits, title: str) -> None:
     """Left: ``eoss simulate``'s own gap plot with its theory overlays; right: fits."""
-    fig, (left, right) = new_figure(1, 2, size=(5.0, 3.8))
+    left, right = axes
     plot_gap_curve(left, table.rows(), theory=table.theory or None)
     left.set_title("simulation with theory overlays", fontsize=9)
     draw_curve(right, cf, ("all", "far", "near"), title)
-    return fig
 
 
 def table_figures(study: Study, out: Path) -> list[FigureRef]:
@@ -164,25 +151,28 @@ def table_figures(study: Study, out: Path) -> list[FigureRef]:
     Returns:
         The figures.
     """
-    refs = []
+    figs = FigureSet(out)
     tables = {study.inputs.relative(t.path): t for t in study.inputs.simulate}
-    caption = "gap vs b with fits (far = b ≤ n/16, near = b ≥ n/4)"
+    caption = (
+        f"gap vs b with fits (far = b ≤ n/{1 / FAR_FRACTION:g}, "
+        f"near = b ≥ n/{1 / NEAR_FRACTION:g})"
+    )
     for kind, fits in (
         ("static", study.static_fits),
         ("simulation", study.simulate_fits),
     ):
         for i, (label, cf) in enumerate(sorted(fits.items())):
             title = f"{kind}: {label}"
+            cap = f"{kind.capitalize()} {label}: {caption}."
             if kind == "simulation":
-                fig = _simulation_figure(tables[label], cf, title)
+                with figs.figure(
+                    kind, f"{kind}{i}_gap", cap, size=(5.0, 3.8), ncols=2
+                ) as axes:
+                    _draw_simulation(axes, tables[label], cf, title)
             else:
-                fig = _curve_figure(cf, ("all", "far", "near"), title)
-            name = f"{kind}{i}_gap"
-            save_figure(fig, out / "figures" / name)
-            refs.append(
-                FigureRef(kind, name, f"{kind.capitalize()} {label}: {caption}.")
-            )
-    return refs
+                with figs.figure(kind, f"{kind}{i}_gap", cap, size=(5.5, 3.8)) as ax:
+                    draw_curve(ax, cf, ("all", "far", "near"), title)
+    return figs.refs
 
 
 def comparison_figures(study: Study, out: Path) -> list[FigureRef]:
@@ -197,41 +187,36 @@ def comparison_figures(study: Study, out: Path) -> list[FigureRef]:
     """
     from eoss.analysis.stats.compare import ExponentComparison
 
-    refs = []
+    figs = FigureSet(out)
     for i, (label, key, comp) in enumerate(study.comparisons):
         if not isinstance(comp, ExponentComparison):
             continue
-        fig, ax = new_figure(size=(5.5, 3.8))
         sweep = next(s for s in study.sweeps if s.key == key)
-        for j, (curve, fit) in enumerate(
-            (
+        cap = (
+            f"Static curve {label} and trained sweep {sweep.label}, "
+            "fitted side by side."
+        )
+        name = f"static_vs_trained{i}"
+        with figs.figure("comparison", name, cap, size=(5.5, 3.8)) as ax:
+            pairs = (
                 (study.static_fits[label].curve, comp.static),
                 (sweep.curve(), comp.trained),
             )
-        ):
-            color = PALETTE[j]
-            plot_gap_points(
-                ax,
-                curve.batch_size,
-                curve.gap,
-                curve.gap_se,
-                label=("static " if j == 0 else "trained ") + curve.label,
-                color=color,
-            )
-            plot_fit(ax, fit, color=color)
-        ax.set_xlabel("batch size b")
-        ax.set_ylabel("gap")
-        ax.legend(fontsize=6)
-        save_figure(fig, out / "figures" / f"static_vs_trained{i}")
-        refs.append(
-            FigureRef(
-                "comparison",
-                f"static_vs_trained{i}",
-                f"Static curve {label} and trained sweep {sweep.label}, "
-                "fitted side by side.",
-            )
-        )
-    return refs
+            for j, (curve, fit) in enumerate(pairs):
+                color = PALETTE[j]
+                plot_gap_points(
+                    ax,
+                    curve.batch_size,
+                    curve.gap,
+                    curve.gap_se,
+                    label=("static " if j == 0 else "trained ") + curve.label,
+                    color=color,
+                )
+                plot_fit(ax, fit, color=color)
+            ax.set_xlabel("batch size b")
+            ax.set_ylabel("gap")
+            ax.legend(fontsize=6)
+    return figs.refs
 
 
 def noise_figure(study: Study, out: Path) -> list[FigureRef]:
@@ -253,16 +238,11 @@ def noise_figure(study: Study, out: Path) -> list[FigureRef]:
     }
     if not runs:
         return []
-    fig, ax = new_figure(size=(6.0, 3.8))
-    plot_noise_variants(ax, runs)
-    save_figure(fig, out / "figures" / "noise_variants")
-    return [
-        FigureRef(
-            "noise",
-            "noise_variants",
-            "Noise-injected GD: MiniBS (solid) and FullBS (dotted) in units of 2/η.",
-        )
-    ]
+    figs = FigureSet(out)
+    cap = "Noise-injected GD: MiniBS (solid) and FullBS (dotted) in units of 2/η."
+    with figs.figure("noise", "noise_variants", cap, size=(6.0, 3.8)) as ax:
+        plot_noise_variants(ax, runs)
+    return figs.refs
 
 
 def ntk_figures(study: Study, out: Path) -> list[FigureRef]:
@@ -275,26 +255,25 @@ def ntk_figures(study: Study, out: Path) -> list[FigureRef]:
     Returns:
         The figures.
     """
-    refs = []
+    figs = FigureSet(out)
     for run, _ in study.detections:
         if not run.has("ntk"):
             continue
-        fig, axes = new_figure(1, 2, size=(4.5, 3.5))
-        plot_ntk_trajectory(axes[0], run)
-        s, i_m, i_n = np.intersect1d(
-            run.column("minibs", "step"), run.column("ntk", "step"), return_indices=True
-        )
-        plot_ntk_scatter(
-            axes[1],
-            run.column("minibs", "minibs")[i_m],
-            run.column("ntk", "ntk_lambda_max")[i_n],
-        )
         name = f"ntk_{safe_name(run.run_id)}"
-        save_figure(fig, out / "figures" / name)
-        refs.append(
-            FigureRef("ntk", name, f"Run {run.run_id}: MiniBS and averaged-NTK λ_max.")
-        )
-    return refs
+        cap = f"Run {run.run_id}: MiniBS and averaged-NTK λ_max."
+        with figs.figure("ntk", name, cap, size=(4.5, 3.5), ncols=2) as axes:
+            plot_ntk_trajectory(axes[0], run)
+            s, i_m, i_n = np.intersect1d(
+                run.column("minibs", "step"),
+                run.column("ntk", "step"),
+                return_indices=True,
+            )
+            plot_ntk_scatter(
+                axes[1],
+                run.column("minibs", "minibs")[i_m],
+                run.column("ntk", "ntk_lambda_max")[i_n],
+            )
+    return figs.refs
 
 
 def make_figures(

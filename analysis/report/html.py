@@ -7,7 +7,9 @@ separator row, body rows; ``\|`` escapes a pipe inside a cell); images
 ``![alt](path)`` on their own line; inline ``code``, ``**bold**``, ``*italic*`` and
 ``[text](url)``; fenced code blocks. Everything else is escaped text. Images are
 embedded as base64 ``data:`` URIs through a loader, so the HTML file stands alone.
-No dependency beyond the standard library.
+A table cell holding exactly a verdict (:class:`~eoss.analysis.claims.verdict.Verdict`
+value, bold or not) gets that verdict's CSS class. No dependency beyond the standard
+library and that enum.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import base64
 import html
 import re
 from collections.abc import Callable
+
+from eoss.analysis.claims.verdict import Verdict
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;
@@ -29,6 +33,7 @@ pre{background:#f5f5f5;padding:0.6em;overflow-x:auto} img{max-width:100%}
 """
 _IMAGE = re.compile(r"^!\[([^\]]*)\]\(([^)\s]+)\)$")
 _MIME = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg"}
+_VERDICTS = {v.value: v for v in Verdict}
 
 
 def inline(text: str) -> str:
@@ -62,9 +67,8 @@ def _cells(line: str) -> list[str]:
 
 def _verdict_class(cell: str) -> str:
     key = re.sub(r"[^a-z ]", "", cell.lower()).strip()
-    if key in ("supported", "not supported", "inconclusive", "not measured"):
-        return f' class="v-{key.replace(" ", "-")}"'
-    return ""
+    verdict = _VERDICTS.get(key)
+    return "" if verdict is None else f' class="{verdict.css_class}"'
 
 
 def _table(lines: list[str]) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from eoss.analysis.claims.table import ClaimRow, fmt
+from eoss.analysis.claims.verdict import Verdict
 from eoss.analysis.report.figure_ref import FigureRef
 from eoss.analysis.stats.batch_means import Level
 from eoss.analysis.stats.compare import ExponentComparison
@@ -82,6 +83,18 @@ def figures_md(refs: Sequence[FigureRef], section: str) -> str:
     return "\n\n".join(parts)
 
 
+def verdict_md(verdict: Verdict) -> str:
+    """A verdict's table cell: its text in bold.
+
+    Args:
+        verdict: The verdict.
+
+    Returns:
+        ``**<value>**``.
+    """
+    return f"**{verdict.value}**"
+
+
 def claims_md(rows: Sequence[ClaimRow]) -> str:
     """The claims table.
 
@@ -93,14 +106,19 @@ def claims_md(rows: Sequence[ClaimRow]) -> str:
     """
     header = ("#", "Claim", "Source", "Measured (95% CI)", "Verdict", "Rule", "Note")
     body = [
-        (i + 1, r.claim, r.source, r.measured, f"**{r.verdict}**", r.criterion, r.note)
+        (
+            i + 1,
+            r.claim,
+            r.source,
+            r.measured,
+            verdict_md(r.verdict),
+            r.criterion,
+            r.note,
+        )
         for i, r in enumerate(rows)
     ]
-    counts = {
-        v: sum(r.verdict == v for r in rows)
-        for v in ("supported", "not supported", "inconclusive", "not measured")
-    }
-    summary = ", ".join(f"{v}: {n}" for v, n in counts.items())
+    counts = {v: sum(r.verdict is v for r in rows) for v in Verdict}
+    summary = ", ".join(f"{v.value}: {n}" for v, n in counts.items())
     return f"## Claims\n\n{summary}.\n\n" + md_table(header, body)
 
 

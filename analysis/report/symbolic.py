@@ -10,8 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from eoss.analysis.report.figure_ref import FigureRef
-from eoss.analysis.report.plots.canvas import new_figure, save_figure
+from eoss.analysis.report.figure_ref import FigureRef, FigureSet
 from eoss.analysis.report.plots.symbolic import plot_formula_comparison
 from eoss.analysis.study.study import Study
 
@@ -80,19 +79,15 @@ def symbolic_figures(study: Study, out: Path) -> list[FigureRef]:
     Returns:
         One figure per evaluation point found.
     """
-    refs = []
+    figs = FigureSet(out)
     for i, doc in enumerate(study.inputs.derive):
         for j, (label, rows) in enumerate(diagonal_points(doc.doc)):
-            fig, ax = new_figure(size=(4.5, 3.5))
-            plot_formula_comparison(ax, rows, title=label)
-            name = f"symbolic{i}_{j}"
-            save_figure(fig, out / "figures" / name)
-            refs.append(
-                FigureRef(
-                    "symbolic",
-                    name,
-                    f"{label}: derived values vs the paper's Appendix F formulas "
-                    "at the same point.",
-                )
+            cap = (
+                f"{label}: derived values vs the paper's Appendix F formulas "
+                "at the same point."
             )
-    return refs
+            with figs.figure(
+                "symbolic", f"symbolic{i}_{j}", cap, size=(4.5, 3.5)
+            ) as ax:
+                plot_formula_comparison(ax, rows, title=label)
+    return figs.refs

@@ -21,6 +21,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import stats
 
+from eoss.analysis.stats.mean import mean_se
+
 
 @dataclass(frozen=True)
 class Level:
@@ -88,12 +90,11 @@ def block_level(values: NDArray, *, alpha: float = 0.05) -> Level | None:
     n_blocks = len(x) // size
     used = x[len(x) - n_blocks * size :]
     means = used.reshape(n_blocks, size).mean(axis=1)
-    mean = float(means.mean())
+    mean, se = mean_se(means)
     lag1 = None
     if len(x) >= 3 and np.std(x) > 0:
         lag1 = float(np.corrcoef(x[:-1], x[1:])[0, 1])
     if n_blocks < 2:
         return Level(mean, float("nan"), (float("nan"),) * 2, len(used), n_blocks, lag1)
-    se = float(means.std(ddof=1) / np.sqrt(n_blocks))
     q = float(stats.t.ppf(1 - alpha / 2, n_blocks - 1))
     return Level(mean, se, (mean - q * se, mean + q * se), len(used), n_blocks, lag1)

@@ -13,8 +13,10 @@ also gives the profile used for intervals (:func:`profile_interval`). Used by
 from __future__ import annotations
 
 import numpy as np
-from eoss.analysis.stats.powerlaw import LogData, Scale
 from numpy.typing import ArrayLike, NDArray
+
+from eoss.analysis.stats.log_data import LogData
+from eoss.analysis.stats.powerlaw import Scale
 
 
 def hinge_design(u: NDArray, taus: ArrayLike) -> NDArray:

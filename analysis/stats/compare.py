@@ -28,15 +28,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import stats
+
+from eoss.analysis.stats.log_data import prepare_log_data
 from eoss.analysis.stats.powerlaw import (
     PowerLawFit,
     Scale,
     fit_power_law,
-    prepare_log_data,
     weighted_fit,
 )
-from numpy.typing import ArrayLike, NDArray
-from scipy import stats
 
 
 @dataclass(frozen=True)

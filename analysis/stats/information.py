@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+
 from eoss.analysis.stats.powerlaw import Scale
 
 if TYPE_CHECKING:  # segmented imports this module

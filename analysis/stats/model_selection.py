@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
+
 from eoss.analysis.stats.information import information_criteria
 from eoss.analysis.stats.powerlaw import PowerLawFit, Scale, fit_power_law
-from numpy.typing import ArrayLike
 
 if TYPE_CHECKING:  # segmented imports this module
     from eoss.analysis.stats.segmented import SegmentedFit

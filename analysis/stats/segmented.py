@@ -55,6 +55,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import stats
+
 from eoss.analysis.stats.breakpoints import (
     hinge_design,
     profile_interval,
@@ -62,9 +65,8 @@ from eoss.analysis.stats.breakpoints import (
     search_breakpoints,
 )
 from eoss.analysis.stats.information import information_criteria
-from eoss.analysis.stats.powerlaw import LogData, Scale, prepare_log_data, weighted_fit
-from numpy.typing import ArrayLike, NDArray
-from scipy import stats
+from eoss.analysis.stats.log_data import LogData, prepare_log_data
+from eoss.analysis.stats.powerlaw import Scale, weighted_fit
 
 # Grid values per breakpoint: 401 (K = 2) resolves log x to ~0.3 % of the data range;
 # for K = 3 the 2-D grid has 81² cells (refined afterwards), ~6.6k QR solves of n × 4.

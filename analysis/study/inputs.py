@@ -1,15 +1,21 @@
 """Discover the inputs of a report: training runs, gap tables, derivation documents.
 
 Given files and folders, walks them (sorted, so the same inputs are always found in
-the same order) and classifies what it finds by the documented schema
-(docs/records.md):
+the same order) and classifies each record folder by the ``kind`` it declares
+(docs/records.md): ``status.json``'s ``kind`` for run directories
+(:class:`eoss.analysis.records.run_dir.RunDir`), ``results.json``'s ``kind`` for
+random-matrix simulations:
 
-* a folder holding ``static_gap.csv`` → a static gap curve (``eoss static-gap``);
-* a folder holding ``results.csv`` → a random-matrix gap curve (``eoss simulate gap``);
-* a folder holding ``config.json`` and ``metrics.jsonl`` → a training run
-  (``eoss train``; sweep folders are just folders of runs);
+* ``train`` (with a ``metrics.jsonl``) → a training run (``eoss train``; sweep
+  folders are just folders of runs);
+* ``static-gap`` (with ``static_gap.csv``) → a static gap curve (``eoss static-gap``);
+* ``simulate`` (with ``results.csv``) → a random-matrix gap curve
+  (``eoss simulate gap``);
 * a ``.json`` file containing claim verdicts (dicts with ``"claim"`` and
   ``"verdict"``) → a derivation document (``eoss derive … --json``).
+
+Folders written before the kind was recorded are classified by their file names
+(``static_gap.csv``, ``results.csv``, then ``config.json`` with ``metrics.jsonl``).
 
 Reading only; nothing here writes files.
 """
@@ -17,15 +23,30 @@ Reading only; nothing here writes files.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from eoss.analysis.records.reader import RunTables, find_key, load_run
-from eoss.analysis.stats.compare import GapCurve
 from numpy.typing import NDArray
+
+from eoss.analysis.records.reader import RunTables, config_value, load_run
+from eoss.analysis.stats.compare import GapCurve
+
+log = logging.getLogger(__name__)
+
+# Declared folder kind → (group of ReportInputs, the file the folder must hold).
+_KINDS = {
+    "train": ("runs", "metrics.jsonl"),
+    "static-gap": ("static", "static_gap.csv"),
+    "simulate": ("simulate", "results.csv"),
+}
+# Config keys of the gap tables: ``eoss static-gap``'s config.json (n_train,
+# sampling) and ``eoss simulate gap``'s GapConfig fields (n, sampling).
+_GAP_N = {"static": "n_train", "simulate": "n"}
+_GAP_SAMPLING = "sampling"
 
 # JSON files that belong to other records and are never derivation documents.
 _NOT_DERIVE = {
@@ -61,9 +82,15 @@ class GapTable:
 
     @property
     def n(self) -> int | None:
-        """The data-set size n (from the config), if recorded."""
-        val = find_key(self.config, "n_train", "n", "n_samples")
+        """The data-set size n (config ``n_train`` / ``n``), if recorded."""
+        val = config_value(self.config, (_GAP_N[self.kind],))
         return int(val) if isinstance(val, (int, float)) else None
+
+    @property
+    def sampling(self) -> str | None:
+        """How batches were drawn ("without", "with", "online"), if recorded."""
+        val = config_value(self.config, (_GAP_SAMPLING,))
+        return None if val is None else str(val)
 
     def rows(self) -> list[dict[str, float]]:
         """The table as row dicts (NaN for empty cells).
@@ -201,9 +228,53 @@ def _derive_doc(path: Path) -> DeriveDoc | None:
     return DeriveDoc(path, doc) if has_verdicts(doc) else None
 
 
+def declared_kind(folder: Path) -> str | None:
+    """The kind a record folder declares, if it does.
+
+    Args:
+        folder: A folder.
+
+    Returns:
+        ``status.json``'s ``kind`` (run directories), else ``results.json``'s
+        (simulations), else None.
+    """
+    from eoss.analysis.records.io import read_json
+
+    for name in ("status.json", "results.json"):
+        path = folder / name
+        if not path.is_file():
+            continue
+        try:
+            kind = read_json(path).get("kind")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(kind, str):
+            return kind
+    return None
+
+
+def _add(group: str, folder: Path, found: dict[str, list]) -> None:
+    if group == "runs":
+        found["runs"].append(load_run(folder))
+    elif group == "static":
+        found["static"].append(_read_table(folder, "static_gap", "static"))
+    else:
+        found["simulate"].append(_read_table(folder, "results", "simulate"))
+
+
 def _classify_folder(folder: Path, found: dict[str, list]) -> bool:
     """Add ``folder`` to ``found`` if it is a record folder; True stops descending."""
     names = {p.name for p in folder.iterdir()}
+    kind = declared_kind(folder)
+    if kind in _KINDS:
+        group, needed = _KINDS[kind]
+        if needed in names:
+            _add(group, folder, found)
+        else:  # started, failed or still running: nothing to read yet
+            log.info("skipping %s folder %s: no %s", kind, folder, needed)
+        return True
+    # Folders written before status.json / results.json recorded their kind (and
+    # kinds the report does not read): classified by the files they hold.
     if "static_gap.csv" in names:
         found["static"].append(_read_table(folder, "static_gap", "static"))
         return True

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from eoss.analysis.records.reader import TABLES, RunTables, find_key
 from numpy.typing import NDArray
+
+from eoss.analysis.records.reader import COLUMN_TABLES, RunTables
 
 
 @dataclass(frozen=True)
@@ -93,17 +94,18 @@ def phases(run: RunTables) -> list[Phase]:
     steps, lrs = run.column("train", "step"), run.column("train", "lr")
     bs = run.column("train", "batch_size")
     last = max(
-        [float(np.nanmax(run.column(t, "step"))) for t in TABLES if run.has(t)] or [0]
+        [float(np.nanmax(run.column(t, "step"))) for t in COLUMN_TABLES if run.has(t)]
+        or [0]
     )
     if isinstance(run.status.get("step"), (int, float)):  # steps taken, if recorded
         last = max(last, float(run.status["step"]) - 1)
     if len(steps) == 0 or np.all(np.isnan(lrs)):
-        lr, b = find_key(run.config, "lr"), find_key(run.config, "batch_size")
+        lr, b = run.lr, run.batch_size
         if lr is None or b is None:
             raise ValueError(f"{run.path}: no lr/batch_size in train rows or config")
         return [Phase(0, 0, int(last) + 1, float(lr), int(b))]
     if np.any(np.isnan(bs)):  # batch_size missing from train rows: the config's
-        b_cfg = find_key(run.config, "batch_size")
+        b_cfg = run.batch_size
         bs = np.where(np.isnan(bs), np.nan if b_cfg is None else float(b_cfg), bs)
     lrs = _ffill(lrs)
     keys = list(zip(lrs.tolist(), _ffill(bs).tolist(), strict=True))

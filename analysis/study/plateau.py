@@ -46,10 +46,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
+
 from eoss.analysis.records.reader import RunTables
 from eoss.analysis.stats.batch_means import Level, block_level
 from eoss.analysis.study.phases import Phase, phases
-from numpy.typing import NDArray
 
 
 @dataclass(frozen=True)

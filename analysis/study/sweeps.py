@@ -2,7 +2,8 @@
 
 A *sweep* is a set of plain SGD runs (one constant-(η, b) phase, no noise injection)
 whose configs agree on everything except the batch size and the seeds: the config is
-flattened to dotted keys and :data:`VARYING` keys are dropped before comparing.
+flattened to dotted keys and the :data:`VARYING_FIELDS` of TrainConfig are dropped
+before comparing (as are the bookkeeping groups :data:`IGNORED_GROUPS`).
 For each batch size the plateau levels of the runs that reached EoSS (status
 ``"eoss"``) are combined across seeds:
 
@@ -30,22 +31,36 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from eoss.analysis.records.reader import RunTables, find_key
-from eoss.analysis.stats.batch_means import Level
-from eoss.analysis.stats.compare import GapCurve
-from eoss.analysis.study.plateau import RunDetection
 from numpy.typing import NDArray
 
-# Config keys that may differ inside one sweep (dotted, after flattening).
-VARYING = (
-    "batch_size",
-    "seed",
-    "data.seed",
-    "noise.batch_size",
-    "track.minibs_batch_size",
+from eoss.analysis.records.reader import RunTables
+from eoss.analysis.stats.batch_means import Level
+from eoss.analysis.stats.compare import GapCurve
+from eoss.analysis.stats.mean import mean_se
+from eoss.analysis.study.plateau import RunDetection
+
+# Field paths of eoss.empirical.training.config.TrainConfig that may differ inside
+# one sweep, and its groups that never change what is measured (bookkeeping).
+# tests/analysis/study/test_sweeps.py checks every path against the dataclass, so a
+# renamed field fails a test instead of silently splitting or merging sweeps.
+VARYING_FIELDS: tuple[tuple[str, ...], ...] = (
+    ("batch_size",),
+    ("seed",),
+    ("data", "seed"),
+    ("noise", "batch_size"),
+    ("track", "minibs_batch_size"),
 )
-# Config groups that never change what is measured (bookkeeping).
-IGNORED_PREFIXES = ("track.", "checkpoint.", "progress", "out", "name", "device")
+IGNORED_GROUPS: tuple[tuple[str, ...], ...] = (("track",), ("checkpoint",))
+# The same, as flattened dotted keys (see flatten). The bare prefixes are keys of
+# configs written before TrainConfig existed; TrainConfig has no such fields.
+VARYING = tuple(".".join(p) for p in VARYING_FIELDS)
+IGNORED_PREFIXES = (
+    *(".".join(p) + "." for p in IGNORED_GROUPS),
+    "progress",
+    "out",
+    "name",
+    "device",
+)
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -96,13 +111,11 @@ def is_plain_sgd(run: RunTables, detection: RunDetection) -> bool:
     Returns:
         True for runs that belong in a batch-size sweep.
     """
-    noise = find_key(run.config.get("noise", {}), "kind")
-    optim = find_key(run.config.get("optim", {}), "name")
     return (
         len(detection.phases) == 1
         and detection.first.phase.change == "start"  # not a fork with a change
-        and noise in (None, "none")
-        and optim in (None, "sgd")
+        and run.noise_kind in (None, "none")
+        and run.optimizer in (None, "sgd")
     )
 
 
@@ -120,8 +133,8 @@ def combine(levels: Sequence[Level]) -> tuple[float, float]:
     within = float(np.sqrt(np.nansum(ses**2)) / len(levels))
     if len(levels) == 1:
         return float(means[0]), within
-    between = float(means.std(ddof=1) / np.sqrt(len(levels)))
-    return float(means.mean()), max(within, between)
+    mean, between = mean_se(means)
+    return mean, max(within, between)
 
 
 @dataclass(frozen=True)
@@ -232,15 +245,14 @@ def build_sweeps(
             if "gap" in pt:
                 rows.append((b, pt, tuple(sorted(r for r, _ in by_b[b]))))
         run0, det0 = groups[key][0]
-        n = find_key(run0.config, "n_train")
-        sweeps.append(_assemble(key, det0.first.phase.lr, n, rows, excluded))
+        sweeps.append(_assemble(key, det0.first.phase.lr, run0.n_train, rows, excluded))
     return sweeps
 
 
 def _assemble(
     key: str,
     lr: float,
-    n: Any,
+    n: int | None,
     rows: list[tuple[int, dict, tuple[str, ...]]],
     excluded: dict[str, str],
 ) -> Sweep:
@@ -252,7 +264,7 @@ def _assemble(
     return Sweep(
         key=key,
         lr=float(lr),
-        n_train=int(n) if isinstance(n, (int, float)) else None,
+        n_train=n,
         batch_size=np.array([r[0] for r in rows], dtype=float),
         gap=col("gap", 0),
         gap_se=col("gap", 1),

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from eoss.empirical.data.arrays import ArrayDataset
 
 DIRNAME = "cifar-10-batches-py"

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
 from eoss.empirical.data.arrays import ArrayDataset, load_npz, synthetic_classification
 
 if TYPE_CHECKING:

@@ -7,13 +7,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import Tensor, nn
+
 from eoss.empirical.data.arrays import ArrayDataset
 from eoss.empirical.losses import Loss
 from eoss.empirical.operators import batched as _batched
 from eoss.empirical.operators.hessian import HessianOperator
 from eoss.empirical.operators.params import BNMode
 from eoss.empirical.solvers.lanczos import lanczos
-from torch import Tensor, nn
 
 # Lanczos step floors. A residual stop certifies *an* eigenvalue; when the random
 # start has a tiny component along the top eigenvector the solve can stop on the

@@ -55,14 +55,15 @@ from typing import Literal
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
+from torch import Tensor, nn
+
 from eoss.empirical.data.arrays import ArrayDataset
 from eoss.empirical.estimators.full_batch import WARM_MIN_ITER, FullSharpness
 from eoss.empirical.losses import Loss
 from eoss.empirical.operators import batched as _batched
 from eoss.empirical.operators.batched import Method
 from eoss.empirical.operators.params import BNMode
-from numpy.typing import NDArray
-from torch import Tensor, nn
 
 BATCH_MIN_ITER = 20
 

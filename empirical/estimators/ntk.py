@@ -7,6 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
+from torch import Tensor, nn
+from torch.func import functional_call, vjp, vmap
+
 from eoss.empirical.data.arrays import ArrayDataset
 from eoss.empirical.losses import Loss
 from eoss.empirical.operators import batched as _batched
@@ -15,9 +19,6 @@ from eoss.empirical.operators.params import BNMode
 from eoss.empirical.operators.span_reduction import reduce_batches
 from eoss.empirical.operators.stacked import stacked_targets
 from eoss.empirical.solvers.lanczos import lanczos
-from numpy.typing import NDArray
-from torch import Tensor, nn
-from torch.func import functional_call, vjp, vmap
 
 NTK_MIN_ITER = 20  # as for Hessian mini-batches (eoss.empirical.estimators.minibatch)
 

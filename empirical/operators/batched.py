@@ -20,6 +20,9 @@ from typing import Literal
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
+from torch import Tensor, nn
+
 from eoss.empirical.data.arrays import ArrayDataset
 from eoss.empirical.losses import Loss
 from eoss.empirical.operators.hessian import minibatch_hessian
@@ -31,13 +34,9 @@ from eoss.empirical.operators.params import (
     infer_dtype,
     private_module,
 )
+from eoss.empirical.operators.range_reduction import RangeReduction, range_operator
 from eoss.empirical.operators.relu_mlp import mlp_layout
-from eoss.empirical.operators.relu_mlp_range import (
-    MLPRangeHessian,
-    RangeReduction,
-    range_dim,
-    range_operator,
-)
+from eoss.empirical.operators.relu_mlp_range import MLPRangeHessian, range_dim
 from eoss.empirical.operators.span_reduction import (
     ReducedBatches,
     reduce_batches,
@@ -49,8 +48,6 @@ from eoss.empirical.operators.stacked import (
     stacked_targets,
 )
 from eoss.empirical.solvers.lanczos import lanczos
-from numpy.typing import NDArray
-from torch import Tensor, nn
 
 Method = Literal["auto", "range", "reduced", "plain", "loop"]
 # Relative size of the random part of a warm start: large enough that a new top

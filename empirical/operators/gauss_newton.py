@@ -38,11 +38,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+from torch import Tensor
+from torch.func import functional_call, hessian, jvp, vjp, vmap
+
 from eoss.empirical.losses import Loss
 from eoss.empirical.operators.hessian import HessianOperator
 from eoss.empirical.operators.stacked import stacked_targets
-from torch import Tensor
-from torch.func import functional_call, hessian, jvp, vjp, vmap
 
 
 def output_hessians(loss: Loss, outputs: Tensor, targets: Tensor) -> Tensor:

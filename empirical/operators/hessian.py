@@ -30,6 +30,10 @@ from collections.abc import Callable
 import numpy as np
 import scipy.sparse.linalg
 import torch
+from numpy.typing import NDArray
+from torch import Tensor, nn
+from torch.func import functional_call, grad, vjp, vmap
+
 from eoss.empirical.losses import Loss
 from eoss.empirical.operators.params import (
     BNMode,
@@ -42,9 +46,6 @@ from eoss.empirical.operators.params import (
     private_module,
     unflatten,
 )
-from numpy.typing import NDArray
-from torch import Tensor, nn
-from torch.func import functional_call, grad, vjp, vmap
 
 _TORCH_TO_NUMPY = {torch.float32: np.float32, torch.float64: np.float64}
 

@@ -56,8 +56,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from eoss.empirical.losses import Loss
 from torch import Tensor, nn
+
+from eoss.empirical.losses import Loss
 
 
 @dataclass(frozen=True)

@@ -67,8 +67,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from eoss.empirical.operators.params import flatten, num_params, unflatten
 from torch import Tensor, nn
+
+from eoss.empirical.operators.params import flatten, num_params, unflatten
 
 
 def first_linear_name(model: nn.Module) -> str | None:

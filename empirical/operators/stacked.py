@@ -18,10 +18,11 @@ by its own vector.
 from __future__ import annotations
 
 import torch
-from eoss.empirical.losses import Loss
-from eoss.empirical.operators.params import flatten, prepare_targets, unflatten
 from torch import Tensor, nn
 from torch.func import functional_call, grad, vjp, vmap
+
+from eoss.empirical.losses import Loss
+from eoss.empirical.operators.params import flatten, prepare_targets, unflatten
 
 
 def output_dim(module: nn.Module, params: dict, buffers: dict, x: Tensor) -> int:

@@ -4,8 +4,9 @@
 everything
 through callbacks; it never touches the file system:
 
-* ``on_record(table, row)``: every record (tables of docs/records.md: ``train``,
-  ``eval``, ``fullbs``, ``minibs``, ``step_sharpness``, ``ntk``, ``event``).
+* ``on_record(table, row)``: every record, ``row`` the JSON dict of one of the
+  row types of :mod:`eoss.empirical.training.rows` (tables ``train``, ``eval``,
+  ``fullbs``, ``minibs``, ``step_sharpness``, ``ntk``, ``event``).
 * ``on_checkpoint(step, state)``: resumable state at a step boundary (model,
   optimiser, sampler position, every random stream, warm-start vector, the
   divergence reference). Feeding it back as ``run(cfg, state=state)`` continues
@@ -38,8 +39,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+
 from eoss.empirical.data.arrays import ArrayDataset
 from eoss.empirical.training.config import TrainConfig
+from eoss.empirical.training.rows import EvalRow, EventRow, Row
 from eoss.empirical.training.trainer import STATE_FORMAT, Trainer, build_trainer
 
 __all__ = ["STATE_FORMAT", "TrainHistory", "Trainer", "build_trainer", "run"]
@@ -145,9 +148,9 @@ class _Loop:
         self.n_records = 0
         self.last: dict[str, float] = dict(trainer.tracker.last)
 
-    def record(self, table: str, row: dict[str, Any]) -> None:
+    def record(self, row: Row) -> None:
         self.n_records += 1
-        self.emit_record(table, row)
+        self.emit_record(row.table, row.record())
 
     def checkpoint(self, force: bool = False) -> None:
         step, cfg = self.t.step, self.t.cfg
@@ -160,13 +163,13 @@ class _Loop:
     def boundary(self, batch_size: int, batch: Any) -> str | None:
         step = self.t.step
         for change in self.t.schedule.changes_at(step):
-            self.record("event", _event(change))
-        for table, row in self.t.tracker.measure(
+            self.record(EventRow(change.step, change.kind, change.old, change.new))
+        for row in self.t.tracker.measure(
             step, self.t.model, batch_size=batch_size, step_batch=batch
         ):
-            self.record(table, row)
-            if table == "eval" and self.t.diverged(row["train_loss"]):
-                return f"train_loss {row['train_loss']} at step {step}"
+            self.record(row)
+            if isinstance(row, EvalRow) and self.t.diverged(row.train_loss):
+                return f"train_loss {row.train_loss} at step {step}"
         self.last.update(self.t.tracker.last)
         return None
 
@@ -182,32 +185,13 @@ class _Loop:
             reason = self.boundary(t.schedule.batch_size_at(t.step), batch)
             if reason is None and t.step < total:
                 row = t.update(batch)
-                self.record("train", row)
-                self.last["loss"], self.last["lr"] = row["loss"], row["lr"]
-                if t.diverged(row["loss"]):
-                    reason = f"loss {row['loss']} at step {row['step']}"
+                self.record(row)
+                self.last["loss"], self.last["lr"] = row.loss, row.lr
+                if t.diverged(row.loss):
+                    reason = f"loss {row.loss} at step {row.step}"
                 self.progress(t.step, total, self.last)
             elif reason is None:
                 return "finished", None
             if reason is not None:
-                self.record("event", _diverged_event(t.step, reason))
+                self.record(EventRow(t.step, "diverged", None, None, reason))
                 return "diverged", reason
-
-
-def _event(change: Any) -> dict[str, Any]:
-    return {
-        "step": change.step,
-        "kind": change.kind,
-        "old": change.old,
-        "new": change.new,
-    }
-
-
-def _diverged_event(step: int, reason: str) -> dict[str, Any]:
-    return {
-        "step": step,
-        "kind": "diverged",
-        "old": None,
-        "new": None,
-        "reason": reason,
-    }

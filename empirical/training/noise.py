@@ -44,11 +44,12 @@ import math
 from dataclasses import dataclass
 
 import torch
+from torch import Tensor, nn
+from torch.func import functional_call, grad, vmap
+
 from eoss.empirical.data.arrays import ArrayDataset
 from eoss.empirical.losses import Loss
 from eoss.empirical.models import has_batchnorm
-from torch import Tensor, nn
-from torch.func import functional_call, grad, vmap
 
 NOISE_KINDS = ("gaussian", "diagonal", "isotropic")
 

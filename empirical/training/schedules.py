@@ -12,6 +12,7 @@ import bisect
 from dataclasses import dataclass
 
 import numpy as np
+
 from eoss.empirical.training.config import Cadence, ScheduleConfig
 
 

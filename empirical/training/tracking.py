@@ -1,8 +1,9 @@
 """Measurements during training, each quantity on its own cadence.
 
 :class:`Tracker` is called by the training loop at every step boundary with the
-current model (θ_step, before that step's update) and returns ``(table, row)``
-records; it never writes anything. Tables and keys follow docs/records.md:
+current model (θ_step, before that step's update) and returns typed rows of the
+``metrics.jsonl`` tables (:mod:`eoss.empirical.training.rows`); it never writes
+anything:
 
 * ``eval``: ``train_loss``, ``train_acc`` (whole training subset), ``test_loss``,
   ``test_acc`` (None without a test set or for float targets).
@@ -30,15 +31,29 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor, nn
+
 from eoss.empirical.data.arrays import ArrayDataset
 from eoss.empirical.losses import Loss
 from eoss.empirical.rng import numpy_rng
 from eoss.empirical.training.config import TrackConfig
+from eoss.empirical.training.rows import (
+    EvalRow,
+    FullBSRow,
+    MiniBSRow,
+    NTKRow,
+    Row,
+    StepSharpnessRow,
+)
 from eoss.empirical.training.schedules import CadenceSet
-from torch import Tensor, nn
 
-QUANTITIES = ("eval", "fullbs", "minibs", "step_sharpness", "ntk")
-Record = tuple[str, dict[str, Any]]
+QUANTITIES = (
+    EvalRow.table,
+    FullBSRow.table,
+    MiniBSRow.table,
+    StepSharpnessRow.table,
+    NTKRow.table,
+)
 
 
 @torch.no_grad()
@@ -118,7 +133,7 @@ class Tracker:
         *,
         batch_size: int,
         step_batch: tuple[Tensor, Tensor] | None = None,
-    ) -> list[Record]:
+    ) -> list[Row]:
         """Run the measurements due at ``step`` (the model is not modified).
 
         Args:
@@ -128,17 +143,16 @@ class Tracker:
             step_batch: (X_B, y_B) of the update about to be taken, if any.
 
         Returns:
-            ``(table, row)`` records in measurement order.
+            The rows, in measurement order.
         """
-        out: list[Record] = []
+        out: list[Row] = []
         for q in self.due(step):
-            if q == "step_sharpness" and step_batch is None:
+            if q == StepSharpnessRow.table and step_batch is None:
                 continue
-            row = getattr(self, f"_{q}")(step, model, batch_size, step_batch)
-            out.append((q, {"step": step, **row}))
+            out.append(getattr(self, f"_{q}")(step, model, batch_size, step_batch))
         return out
 
-    def _eval(self, step: int, model: nn.Module, b: int, batch: Any) -> dict:
+    def _eval(self, step: int, model: nn.Module, b: int, batch: Any) -> EvalRow:
         t0 = time.perf_counter()
         train_loss, train_acc = evaluate(
             model, self.loss, self.train, self.cfg.chunk_size
@@ -149,15 +163,16 @@ class Tracker:
                 model, self.loss, self.test, self.cfg.chunk_size
             )
         self.last["train_loss"] = train_loss
-        return {
-            "train_loss": train_loss,
-            "train_acc": train_acc,
-            "test_loss": test_loss,
-            "test_acc": test_acc,
-            "seconds": time.perf_counter() - t0,
-        }
+        return EvalRow(
+            step=step,
+            train_loss=train_loss,
+            train_acc=train_acc,
+            test_loss=test_loss,
+            test_acc=test_acc,
+            seconds=time.perf_counter() - t0,
+        )
 
-    def _fullbs(self, step: int, model: nn.Module, b: int, batch: Any) -> dict:
+    def _fullbs(self, step: int, model: nn.Module, b: int, batch: Any) -> FullBSRow:
         from eoss.empirical.estimators.full_batch import full_sharpness
 
         warm = self.vector is not None
@@ -174,16 +189,17 @@ class Tracker:
         if res.eigenvector is not None:
             self.vector, self.vector_step = res.eigenvector.detach(), step
         self.last["fullbs"] = float(res.fullbs)
-        return {
-            "fullbs": float(res.fullbs),
-            "residual": float(res.residual),
-            "converged": bool(res.converged),
-            "n_matvecs": int(res.n_matvecs),
-            "seconds": float(res.seconds),
-            "warm_start": warm,
-        }
+        return FullBSRow(
+            step=step,
+            fullbs=float(res.fullbs),
+            residual=float(res.residual),
+            converged=bool(res.converged),
+            n_matvecs=int(res.n_matvecs),
+            seconds=float(res.seconds),
+            warm_start=warm,
+        )
 
-    def _minibs(self, step: int, model: nn.Module, b: int, batch: Any) -> dict:
+    def _minibs(self, step: int, model: nn.Module, b: int, batch: Any) -> MiniBSRow:
         from eoss.empirical.estimators.minibatch import minibatch_sharpness
 
         size = self.cfg.minibs_batch_size or b
@@ -201,24 +217,25 @@ class Tracker:
             bn_mode=self.cfg.bn_mode,
         )
         self.last["minibs"] = float(res.minibs)
-        return {
-            "batch_size": size,
-            "n_batches": self.cfg.n_batches,
-            "minibs": float(res.minibs),
-            "minibs_se": float(res.minibs_se),
-            "batch_sharpness": _opt(res.batch_sharpness),
-            "batch_sharpness_se": _opt(res.batch_sharpness_se),
-            "gap_cv": _opt(res.gap_cv) if vec is not None else None,
-            "gap_cv_se": _opt(res.gap_cv_se) if vec is not None else None,
-            "residual_max": float(np.max(np.asarray(res.residuals))),
-            "n_converged": int(np.sum(np.asarray(res.converged))),
-            "n_matvecs": int(res.n_matvecs),
-            "seconds": float(res.seconds),
-        }
+        return MiniBSRow(
+            step=step,
+            batch_size=size,
+            n_batches=self.cfg.n_batches,
+            minibs=float(res.minibs),
+            minibs_se=float(res.minibs_se),
+            batch_sharpness=_opt(res.batch_sharpness),
+            batch_sharpness_se=_opt(res.batch_sharpness_se),
+            gap_cv=_opt(res.gap_cv) if vec is not None else None,
+            gap_cv_se=_opt(res.gap_cv_se) if vec is not None else None,
+            residual_max=float(np.max(np.asarray(res.residuals))),
+            n_converged=int(np.sum(np.asarray(res.converged))),
+            n_matvecs=int(res.n_matvecs),
+            seconds=float(res.seconds),
+        )
 
     def _step_sharpness(
         self, step: int, model: nn.Module, b: int, batch: tuple[Tensor, Tensor]
-    ) -> dict:
+    ) -> StepSharpnessRow:
         from eoss.empirical.estimators.minibatch import batch_lambda_max
 
         res = batch_lambda_max(
@@ -230,16 +247,17 @@ class Tracker:
             tol=self.cfg.tol,
             bn_mode=self.cfg.bn_mode,
         )
-        return {
-            "batch_size": int(batch[0].shape[0]),
-            "lambda_max": float(res.fullbs),
-            "residual": float(res.residual),
-            "converged": bool(res.converged),
-            "n_matvecs": int(res.n_matvecs),
-            "seconds": float(res.seconds),
-        }
+        return StepSharpnessRow(
+            step=step,
+            batch_size=int(batch[0].shape[0]),
+            lambda_max=float(res.fullbs),
+            residual=float(res.residual),
+            converged=bool(res.converged),
+            n_matvecs=int(res.n_matvecs),
+            seconds=float(res.seconds),
+        )
 
-    def _ntk(self, step: int, model: nn.Module, b: int, batch: Any) -> dict:
+    def _ntk(self, step: int, model: nn.Module, b: int, batch: Any) -> NTKRow:
         from eoss.empirical.estimators.ntk import ntk_lambda_max
 
         size = self.cfg.minibs_batch_size or b
@@ -253,15 +271,16 @@ class Tracker:
             tol=self.cfg.tol,
             bn_mode=self.cfg.bn_mode,
         )
-        return {
-            "batch_size": size,
-            "n_batches": self.cfg.n_batches,
-            "ntk_lambda_max": float(res.ntk_lambda_max),
-            "ntk_lambda_max_se": float(res.ntk_lambda_max_se),
-            "residual_max": float(np.max(np.asarray(res.residuals))),
-            "n_matvecs": int(res.n_matvecs),
-            "seconds": float(res.seconds),
-        }
+        return NTKRow(
+            step=step,
+            batch_size=size,
+            n_batches=self.cfg.n_batches,
+            ntk_lambda_max=float(res.ntk_lambda_max),
+            ntk_lambda_max_se=float(res.ntk_lambda_max_se),
+            residual_max=float(np.max(np.asarray(res.residuals))),
+            n_matvecs=int(res.n_matvecs),
+            seconds=float(res.seconds),
+        )
 
     def state_dict(self) -> dict[str, Any]:
         """Random-stream states and the warm-start vector (checkpoint-safe).

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor
+
 from eoss.empirical.data.arrays import ArrayDataset
 from eoss.empirical.data.loading import load_train_test
 from eoss.empirical.data.sampler import BatchSampler
@@ -24,9 +26,9 @@ from eoss.empirical.models import build_model
 from eoss.empirical.rng import numpy_rng, torch_gen
 from eoss.empirical.training.config import TrainConfig
 from eoss.empirical.training.noise import noisy_gradient
+from eoss.empirical.training.rows import TrainRow
 from eoss.empirical.training.schedules import Schedule
 from eoss.empirical.training.tracking import Tracker, evaluate
-from torch import Tensor
 
 STATE_FORMAT = 1
 
@@ -140,7 +142,7 @@ class Trainer:
         index = torch.from_numpy(idx).to(self.device)
         return self.train.X[index], self.train.y[index]
 
-    def update(self, batch: tuple[Tensor, Tensor] | None) -> dict[str, Any]:
+    def update(self, batch: tuple[Tensor, Tensor] | None) -> TrainRow:
         """Compute the step's gradient, take the step, return the ``train`` row.
 
         Args:
@@ -159,7 +161,7 @@ class Trainer:
             value, b = float(loss.detach()), int(batch[0].shape[0])
         else:
             value, b = self._full_batch_gradient()
-        row = {"step": self.step, "lr": lr, "batch_size": b, "loss": value}
+        row = TrainRow(step=self.step, lr=lr, batch_size=b, loss=value)
         if np.isfinite(value):
             self.optimizer.step()
         self.step += 1

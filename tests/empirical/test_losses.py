@@ -1,5 +1,6 @@
 import pytest
 import torch
+
 from eoss.empirical.losses import LOSS_NAMES, get_loss
 
 

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+
 from eoss.empirical.data.arrays import load_npz, synthetic_classification
 from eoss.empirical.models import ModelSpec, build_model
 from eoss.empirical.rng import numpy_rng, stream_seed, torch_gen

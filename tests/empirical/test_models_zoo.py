@@ -3,9 +3,10 @@ import math
 import numpy as np
 import pytest
 import torch
+from torch import nn
+
 from eoss.empirical.models import ModelSpec, PadShortcut, build_model, has_batchnorm
 from eoss.empirical.rng import torch_gen
-from torch import nn
 
 IMG = (3, 32, 32)
 

@@ -6,10 +6,12 @@ from functools import cache
 
 import numpy as np
 import sympy as sp
+
 from eoss.toy_models.derivations.result import (
     Check,
     ClaimVerdict,
     Derivation,
+    Status,
     Verification,
 )
 from eoss.toy_models.theory.bernstein import (
@@ -38,6 +40,7 @@ _CLAIMS = (
         "0 <= E lambda_max(H_B) - lambda_max(H) <= E lambda_max(H_B - H) <= "
         "sqrt(2 sigma2 log d / b) + L log d / (3 b), with or without replacement.",
         "sigma2, L from the per-sample Hessians",
+        status=Status.HOLDS,
     ),
     ClaimVerdict(
         "the gap scales as 1/b",
@@ -50,6 +53,7 @@ _CLAIMS = (
         "if "
         "the top eigenvalue is degenerate the gap decays like 1/sqrt(b).",
         "regime of the bound vs the gap itself",
+        status=Status.HOLDS_UNDER_READING,
     ),
     ClaimVerdict(
         "the paper's Appendix B statement of matrix Bernstein (constants)",
@@ -58,6 +62,7 @@ _CLAIMS = (
         "are Tropp's (2015). Check that the paper uses sigma2 = |E(M_i - M)^2| "
         "(not E|M_i - M|^2), log(2d) for the norm, and 1/(3b) on the L term.",
         "not checked against the paper's text",
+        status=Status.INCONCLUSIVE,
     ),
 )
 

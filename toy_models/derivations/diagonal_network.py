@@ -33,15 +33,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import cache
-from typing import Literal
+from typing import Any, Literal
 
 import sympy as sp
+
 from eoss.toy_models.derivations.diagonal_network_numeric import (
     DiagonalNetEvaluation,
     evaluate_point,
     verify_diagonal_net,
 )
-from eoss.toy_models.derivations.result import ClaimVerdict, Derivation
+from eoss.toy_models.derivations.result import ClaimVerdict, Derivation, Status
 
 Param = Literal["full", "diagonal"]
 LossScale = Literal["half", "full"]
@@ -273,12 +274,21 @@ def _scope(pred) -> str:
     return "; ".join(parts)
 
 
-def _verdict(pred, condition: str = "") -> str:
-    """'holds' / 'fails' / 'holds under <scope><condition>' over the 4 combos."""
+def _verdict(pred, condition: str = "", suffix: str = "") -> dict[str, Any]:
+    """ClaimVerdict ``verdict`` and ``status`` keywords over the 4 combos.
+
+    All combos → 'holds<condition>' (HOLDS); none → 'fails' (FAILS); some →
+    'holds under <scope><condition>' (HOLDS_UNDER_READING). Suffix: always.
+    """
     scope = _scope(pred)
     if scope.startswith("every"):
-        return "holds" + condition
-    return f"holds under {scope}{condition}" if scope else "fails"
+        return {"verdict": "holds" + condition + suffix, "status": Status.HOLDS}
+    if not scope:
+        return {"verdict": "fails" + suffix, "status": Status.FAILS}
+    return {
+        "verdict": f"holds under {scope}{condition}{suffix}",
+        "status": Status.HOLDS_UNDER_READING,
+    }
 
 
 def _lam1_interp(p: str, s: str) -> sp.Expr:
@@ -303,27 +313,27 @@ def _spectral_claims() -> tuple[ClaimVerdict, ...]:
     return (
         ClaimVerdict(
             "lambda_1 = a_1^2 + b_1^2 (top eigenvalue of the Hessian of l_1)",
-            _verdict(_paper_lam1_holds, ", at interpolation only"),
-            f"At interpolation lambda_1 = 2c|grad f_1|^2: {lam_txt}. Off the "
-            "manifold the residual term changes it: lambda_1 = c(s_1 + "
+            explanation=f"At interpolation lambda_1 = 2c|grad f_1|^2: {lam_txt}. "
+            "Off the manifold the residual term changes it: lambda_1 = c(s_1 + "
             "sqrt(s_1^2 + 4 r_1 (2 f_1 + r_1))).",
-            "parametrisation and loss scale",
+            scope="parametrisation and loss scale",
+            **_verdict(_paper_lam1_holds, ", at interpolation only"),
         ),
         ClaimVerdict(
             "FullBS = max(lambda_1/2, lambda_2/2)",
-            _verdict(_disjoint, ", at every point"),
-            "Diagonal B: H_1 H_2 = 0 (disjoint supports), so the full Hessian "
-            "(H_1 + H_2)/2 is block diagonal. Full B: at interpolation FullBS = "
-            "c((s_1+s_2)/2 + sqrt(((s_1-s_2)/2)^2 + p^2)) with p = grad f_1 . "
-            f"grad f_2 = {p_full}, strictly above max/2 whenever p != 0.",
-            "L = (l_1 + l_2)/2, lambda_i of the same loss scale",
+            explanation="Diagonal B: H_1 H_2 = 0 (disjoint supports), so the full "
+            "Hessian (H_1 + H_2)/2 is block diagonal. Full B: at interpolation "
+            "FullBS = c((s_1+s_2)/2 + sqrt(((s_1-s_2)/2)^2 + p^2)) with p = grad "
+            f"f_1 . grad f_2 = {p_full}, strictly above max/2 whenever p != 0.",
+            scope="L = (l_1 + l_2)/2, lambda_i of the same loss scale",
+            **_verdict(_disjoint, ", at every point"),
         ),
         ClaimVerdict(
             "the per-sample top eigenvectors are orthogonal (used for FullBS)",
-            _verdict(_disjoint, ", at every point"),
-            "Diagonal B: disjoint supports. Full B: at interpolation the cosine is "
-            "|p|/sqrt(s_1 s_2) with p as above.",
-            "parametrisation",
+            explanation="Diagonal B: disjoint supports. Full B: at interpolation "
+            "the cosine is |p|/sqrt(s_1 s_2) with p as above.",
+            scope="parametrisation",
+            **_verdict(_disjoint, ", at every point"),
         ),
     )
 
@@ -339,15 +349,18 @@ def _batch_and_bound_claims() -> tuple[ClaimVerdict, ...]:
             "MiniBS = (lambda_1 + lambda_2)/4 + FullBS/2; without replacement "
             "b = 2 is the full batch and MiniBS = FullBS.",
             "batch size and sampling scheme",
+            # Only for one batch size (b = 2 with replacement gives another value).
+            status=Status.HOLDS_UNDER_READING,
         ),
         ClaimVerdict(
             "lambda_i >= 2 at interpolation",
-            _verdict(lambda p, s: bound[s] >= 2) + f" (tight only for {tight})",
-            "lambda_i - 4c is a sum of squares on the manifold, so lambda_i >= 4c: "
-            f"{bound['half']} for (f - y)^2 / 2, {bound['full']} for (f - y)^2; "
-            "equality at balanced points (diagonal B: a_1 = b_1 = 1, a_2 = -b_2 "
-            "= 1; full B also b_12 = -1, a_2 = b_2 = b_21 = 0 with a_1 = b_1 = 1).",
-            "both parametrisations",
+            explanation="lambda_i - 4c is a sum of squares on the manifold, so "
+            f"lambda_i >= 4c: {bound['half']} for (f - y)^2 / 2, {bound['full']} "
+            "for (f - y)^2; equality at balanced points (diagonal B: a_1 = b_1 = "
+            "1, a_2 = -b_2 = 1; full B also b_12 = -1, a_2 = b_2 = b_21 = 0 with "
+            "a_1 = b_1 = 1).",
+            scope="both parametrisations",
+            **_verdict(lambda p, s: bound[s] >= 2, suffix=f" (tight only for {tight})"),
         ),
     )
 

@@ -10,6 +10,7 @@ and returns a :class:`Verification` of named :class:`Check` s.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,44 @@ import numpy as np
 import sympy as sp
 
 VERDICTS = ("holds", "holds under", "fails", "ambiguous")
+
+
+class Status(str, enum.Enum):
+    """What a derivation concludes about one of the paper's statements.
+
+    The prose verdict (:attr:`ClaimVerdict.verdict`) says the same in words and
+    names any condition or reading; the status is what code should branch on.
+    Members compare equal to their string values.
+
+    Attributes:
+        HOLDS: The statement holds as the paper means it (the prose may name a
+            hypothesis the paper leaves implicit, e.g. ``lambda > 0``).
+        HOLDS_UNDER_READING: It holds only under a reading other than the paper's
+            (a particular parametrisation, loss scale, definition of a symbol or
+            reason); the prose says which reading.
+        FAILS: It is false (the explanation gives the counterexample).
+        INCONCLUSIVE: The derivation cannot decide it (prose ``"ambiguous"``).
+    """
+
+    HOLDS = "holds"
+    HOLDS_UNDER_READING = "holds_under_reading"
+    FAILS = "fails"
+    INCONCLUSIVE = "inconclusive"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+
+# The prose each status must start with (checked by ClaimVerdict).
+_PROSE = {
+    Status.HOLDS: "holds",
+    Status.HOLDS_UNDER_READING: "holds under",
+    Status.FAILS: "fails",
+    Status.INCONCLUSIVE: "ambiguous",
+}
 
 
 @dataclass(frozen=True)
@@ -30,26 +69,40 @@ class ClaimVerdict:
             ``"fails"`` or ``"ambiguous"``.
         explanation: Why, with the derived formula.
         scope: The parametrisation / scaling / reading the verdict refers to.
+        status: The verdict as a :class:`Status` (keyword only); the prose must
+            agree with it (``HOLDS`` → ``"holds…"``, ``HOLDS_UNDER_READING`` →
+            ``"holds under …"``, ``FAILS`` → ``"fails"``, ``INCONCLUSIVE`` →
+            ``"ambiguous"``).
     """
 
     claim: str
     verdict: str
     explanation: str
     scope: str = ""
+    status: Status = field(kw_only=True)
 
     def __post_init__(self) -> None:
         if not any(self.verdict.startswith(v) for v in VERDICTS):
             raise ValueError(f"verdict must start with one of {VERDICTS}")
+        status = Status(self.status)
+        if not self.verdict.startswith(_PROSE[status]):
+            raise ValueError(
+                f"status {status.value!r} needs a verdict starting with "
+                f"{_PROSE[status]!r}, got {self.verdict!r}"
+            )
+        object.__setattr__(self, "status", status)
 
     def to_dict(self) -> dict[str, str]:
         """JSON-safe form.
 
         Returns:
-            ``{"claim", "verdict", "explanation", "scope"}``.
+            ``{"claim", "verdict", "status", "explanation", "scope"}`` (``status``
+            is the :class:`Status` value).
         """
         return {
             "claim": self.claim,
             "verdict": self.verdict,
+            "status": self.status.value,
             "explanation": self.explanation,
             "scope": self.scope,
         }

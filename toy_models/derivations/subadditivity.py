@@ -33,10 +33,12 @@ from functools import cache
 
 import numpy as np
 import sympy as sp
+
 from eoss.toy_models.derivations.result import (
     Check,
     ClaimVerdict,
     Derivation,
+    Status,
     Verification,
 )
 
@@ -68,6 +70,7 @@ _CLAIMS = (
         "lambda_max > |lambda_min| is unnecessary: diag(2,1) + diag(1,-3) "
         "violates it and the inequality holds (with equality).",
         "largest algebraic eigenvalue",
+        status=Status.HOLDS,
     ),
     ClaimVerdict(
         "equality holds only if all M_i are identical",
@@ -76,6 +79,7 @@ _CLAIMS = (
         "counterexample diag(2,1) + diag(1,1/2): lambda_max = 3 = 2 + 1 "
         "although the matrices differ (both satisfy the lemma's hypothesis).",
         "any dimension >= 1",
+        status=Status.FAILS,
     ),
 )
 

@@ -46,9 +46,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
+from numpy.typing import NDArray
+
 from eoss.toy_models.random_matrix.factor_sample import FactorSample
 from eoss.toy_models.random_matrix.orthogonal import OrthogonalFamily
-from numpy.typing import NDArray
 
 FAMILY_NAMES = ("isotropic", "spiked", "powerlaw", "block", "orthogonal")
 BLOCK_DEFAULT_RANK = 10

@@ -10,13 +10,14 @@ eigenvector :math:`v` (for the control variate) comes from ``eigsh``.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
+
 from eoss.toy_models.random_matrix.batch_spectra import (
     PreparedSample,
     batch_tops,
     path_costs,
 )
 from eoss.toy_models.random_matrix.top_eigenvalue import lanczos_top_pair
-from numpy.typing import NDArray
 
 DIRECT_FULLBS_SECONDS = 2.0  # FullBS by eigh (exact) when estimated under this
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from eoss.toy_models.random_matrix.factor_sample import FactorSample
 from numpy.typing import NDArray
 from scipy.special import gammaln
+
+from eoss.toy_models.random_matrix.factor_sample import FactorSample
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from numpy.typing import NDArray
+
 from eoss.toy_models.random_matrix.batch_spectra import PreparedSample, batch_tops
 from eoss.toy_models.random_matrix.factor_sample import FactorSample
-from numpy.typing import NDArray
 
 Sampling = Literal["without", "with", "online"]
 SAMPLINGS = ("without", "with", "online")

@@ -22,9 +22,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
 from eoss.toy_models.random_matrix.factor_sample import FactorSample
 from eoss.toy_models.random_matrix.families import GaussianFamily
-from numpy.typing import ArrayLike, NDArray
 
 MAX_DIM = 2048  # one m x m eigh: ~1 s at m = 2048 on 2 cores
 

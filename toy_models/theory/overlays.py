@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import integrate, stats
+
 from eoss.toy_models.random_matrix.batch_spectra import PreparedSample, batch_tops
 from eoss.toy_models.random_matrix.factor_sample import FactorSample
 from eoss.toy_models.random_matrix.families import GaussianFamily
@@ -36,8 +39,6 @@ from eoss.toy_models.theory.factored_perturbation import (
     perturbation_law,
 )
 from eoss.toy_models.theory.rmt_edges import rmt_gap
-from numpy.typing import ArrayLike, NDArray
-from scipy import integrate, stats
 
 
 def orthogonal_gap(sim: GapSimulation) -> NDArray[np.float64] | None:

@@ -37,6 +37,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
 from eoss.toy_models.theory.bernstein import bernstein_parameters
 
 

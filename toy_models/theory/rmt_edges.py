@@ -36,9 +36,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from eoss.toy_models.random_matrix.families import BLOCK_DEFAULT_RANK
-from eoss.toy_models.random_matrix.simulation import GapConfig
 from numpy.typing import ArrayLike, NDArray
+
+from eoss.toy_models.random_matrix.families import BLOCK_DEFAULT_RANK
+from eoss.toy_models.random_matrix.gap_config import GapConfig
 
 # Mean of the GOE Tracy-Widom law F_1 (Tracy & Widom 1996; value from
 # Bornemann 2010, Math. Comp. 79, Table 5).

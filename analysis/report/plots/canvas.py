@@ -1,16 +1,17 @@
-"""Figure creation and saving (PNG + PDF, fixed dpi, reproducible metadata)."""
+"""Figure creation and saving (PNG + PDF, fixed dpi, reproducible metadata).
+
+Figures are plain :class:`matplotlib.figure.Figure` objects, not pyplot figures:
+saving picks the Agg (PNG) or PDF canvas for the file format, so it works headless
+without switching the global backend (a notebook's backend is left alone) and no
+figure is registered with pyplot (nothing to close).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless; must precede pyplot
-
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 DPI = 150
 # Fixed metadata keeps PDFs/PNGs byte-stable for the same inputs (no timestamps).
@@ -31,9 +32,8 @@ def new_figure(
     Returns:
         ``(fig, ax)`` with a single Axes, or ``(fig, list_of_axes)`` for a grid.
     """
-    fig, axes = plt.subplots(
-        nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False
-    )
+    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     flat = [ax for row in axes for ax in row]
     return fig, (flat[0] if len(flat) == 1 else flat)
 
@@ -54,7 +54,7 @@ def create_ax(ax: Axes | None = None) -> tuple[Figure, Axes]:
 
 
 def save_figure(fig: Figure, path_stem: str | Path) -> list[Path]:
-    """Save ``fig`` as ``<stem>.png`` and ``<stem>.pdf`` and close it.
+    """Save ``fig`` as ``<stem>.png`` and ``<stem>.pdf``.
 
     Args:
         fig: The figure.
@@ -69,5 +69,4 @@ def save_figure(fig: Figure, path_stem: str | Path) -> list[Path]:
     png, pdf = stem.with_suffix(".png"), stem.with_suffix(".pdf")
     fig.savefig(png, dpi=DPI, metadata=_PNG_META)
     fig.savefig(pdf, metadata=_PDF_META)
-    plt.close(fig)
     return [png, pdf]

@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from eoss.analysis.stats.powerlaw import PowerLawFit
-from eoss.analysis.stats.segmented import SegmentedFit
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from numpy.typing import ArrayLike
+
+from eoss.analysis.stats.powerlaw import PowerLawFit
+from eoss.analysis.stats.segmented import SegmentedFit
 
 
 def plot_gap_points(

@@ -10,10 +10,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from eoss.analysis.report.plots.canvas import new_figure
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+
+from eoss.analysis.report.plots.canvas import new_figure
 
 
 def _col(rows: Sequence[Mapping[str, Any]], key: str) -> np.ndarray:

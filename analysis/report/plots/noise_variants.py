@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from eoss.analysis.records.reader import RunTables
-from eoss.analysis.study.phases import phases
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
+
+from eoss.analysis.records.reader import RunTables
+from eoss.analysis.study.phases import phases
 
 PALETTE = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
 

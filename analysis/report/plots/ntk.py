@@ -8,10 +8,11 @@ along training (units of 2/η) and against each other with the line y = x.
 from __future__ import annotations
 
 import numpy as np
-from eoss.analysis.records.reader import RunTables
-from eoss.analysis.study.phases import phases
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
+
+from eoss.analysis.records.reader import RunTables
+from eoss.analysis.study.phases import phases
 
 
 def plot_ntk_trajectory(ax: Axes, run: RunTables) -> list[Artist]:

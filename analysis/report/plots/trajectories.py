@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from eoss.analysis.records.reader import RunTables
-from eoss.analysis.study.phases import Phase, phases
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
+
+from eoss.analysis.records.reader import RunTables
+from eoss.analysis.study.phases import Phase, phases
 
 COLORS = {
     "batch": "0.6",

@@ -4,10 +4,11 @@ MiniBS at EoSS sits anywhere in its band [2/η, 4/η] (measured on CIFAR-10: abo
 1.5-1.8 × 2/η), so the rules must not demand MiniBS = 2/η exactly.
 """
 
-from eoss.analysis.report.build import evaluate_claims
+from synthetic_runs import write_train_run
+
+from eoss.analysis.claims.evaluate import evaluate_claims
 from eoss.analysis.study.inputs import discover_inputs
 from eoss.analysis.study.study import analyse
-from synthetic_runs import write_train_run
 
 
 def _verdicts(paths):

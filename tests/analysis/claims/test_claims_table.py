@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from scipy import stats
+
 from eoss.analysis.claims.table import (
     CLAIMS,
     band_verdict,
@@ -10,7 +12,6 @@ from eoss.analysis.claims.table import (
 from eoss.analysis.report.html import markdown_to_html
 from eoss.analysis.stats.batch_means import Level
 from eoss.analysis.study.sweeps import combine, sweep_key
-from scipy import stats
 
 
 def _lvl(lo, hi, mean=None, se=0.01):

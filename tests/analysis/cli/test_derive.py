@@ -6,10 +6,16 @@ import json
 
 import numpy as np
 import pytest
+
 from eoss.analysis.cli.derive import parse_point
 from eoss.analysis.cli.main import UsageError, main
 from eoss.toy_models.derivations.diagonal_network import evaluate
-from eoss.toy_models.derivations.result import Check, Derivation, Verification
+from eoss.toy_models.derivations.result import (
+    Check,
+    Derivation,
+    Status,
+    Verification,
+)
 
 EPS = np.finfo(np.float64).eps
 
@@ -35,6 +41,10 @@ def test_all_json_is_one_valid_document(capsys):
         assert topic["verification"]["passed"] is True
         assert topic["derivation"]["claims"]
         assert all("latex" in e for e in topic["derivation"]["expressions"].values())
+        for claim in topic["derivation"]["claims"]:
+            keys = ["claim", "verdict", "status", "explanation", "scope"]
+            assert list(claim) == keys
+            assert claim["status"] in {s.value for s in Status}
 
 
 def test_diagonal_network_json_at_point(capsys):

@@ -4,6 +4,7 @@ from typing import Literal
 
 import numpy as np
 import pytest
+
 from eoss.analysis import records
 from eoss.analysis.cli.overrides import apply_overrides, from_dict, to_dict
 

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+
 from eoss.analysis.cli.main import main
 
 KEYS = {
@@ -81,6 +82,7 @@ def test_json_output_and_consistency(capsys, npz, tmp_path):
     # same seed, same numbers; the library call reproduces them
     assert json.loads(run(capsys, *argv)[1])["per_batch"] == res["per_batch"]
     import torch
+
     from eoss.empirical.data.arrays import load_npz
     from eoss.empirical.estimators.full_batch import full_sharpness
     from eoss.empirical.losses import Loss

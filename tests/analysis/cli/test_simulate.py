@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+
 from eoss.analysis.cli.main import main
 from eoss.analysis.cli.simulate import blas_threads, parse_batch_sizes
 from eoss.analysis.records.io import read_csv, read_json

@@ -1,5 +1,6 @@
 import numpy as np
 import torch
+
 from eoss.analysis import records
 from eoss.analysis.cli.main import main
 from eoss.analysis.cli.runs import load_model

@@ -1,7 +1,15 @@
+import subprocess
+import sys
+
 import pytest
+
 from eoss.analysis import records
+from eoss.analysis.cli import sweep as sweep_cmd
 from eoss.analysis.cli.main import main
+from eoss.analysis.cli.overrides import apply_overrides, to_dict
 from eoss.analysis.cli.sweep import parse_grid, point_name
+from eoss.empirical.training.config import TrainConfig
+from eoss.empirical.training.presets import preset
 
 OFF = [
     "--set",
@@ -38,6 +46,42 @@ def sweep(out, *extra):
     )
 
 
+def test_sweep_writes_one_resolved_config_per_point(tmp_path, monkeypatch, capsys):
+    # Children run in-process (fast); what matters is what the sweep hands them.
+    children, real_run = [], subprocess.run
+
+    def run_in_process(cmd, **kwargs):
+        if cmd[:3] != [sys.executable, "-m", "eoss"]:
+            return real_run(cmd, **kwargs)  # e.g. platform's `uname -p`
+        children.append(cmd[3:])
+        return subprocess.CompletedProcess(cmd, main(cmd[3:]), "", "")
+
+    monkeypatch.setattr(sweep_cmd.subprocess, "run", run_in_process)
+    grid = ["--grid", "batch_size=4,8", "--grid", "lr=1e-2", "--grid", "seed=0,1"]
+    argv = ["sweep", "--preset", "test", *OFF, "--set", "steps=6", *grid]
+    argv += ["--out", str(tmp_path), "--quiet", "--device", "cpu"]
+    assert main(argv) == 0
+    index = records.read_json(tmp_path / "sweep.json")["points"]
+    assert len(index) == len(children) == 4
+    assert sorted(p.name for p in (tmp_path / "points").iterdir()) == sorted(
+        f"{p['name']}.json" for p in index
+    )
+    for point, child in zip(index, children, strict=True):
+        assert child[0] == "train" and "--set" not in child
+        assert child[child.index("--config") + 1] == point["config"]
+        resolved = records.read_json(point["config"])
+        assert records.read_json(f"{point['run_dir']}/config.json") == resolved
+        # the same config the child built from --set strings before
+        sets = [*OFF[1::2], "steps=6", *(kv for kv in point["name"].split(","))]
+        assert resolved == to_dict(apply_overrides(TrainConfig, preset("test"), sets))
+        assert point["overrides"]["lr"] == resolved["lr"] == 0.01
+    assert index[0]["name"] == "batch_size=4,lr=1e-2,seed=0"
+    children.clear()
+    assert main(argv) == 0 and children == []  # every point finished: all skipped
+    assert "skip" not in capsys.readouterr().err  # --quiet
+
+
+@pytest.mark.slow
 def test_sweep_runs_skips_and_resumes(tmp_path, capsys):
     assert sweep(tmp_path) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "sweep.json")
@@ -108,6 +152,12 @@ def test_sweep_refuses_changed_configs_and_bad_grids(tmp_path, capsys):
         )
         == 2
     )
+    for bad in ("bogus=1,2", "batch_size=four", "track.minibs=5"):
+        code = main(
+            ["sweep", "--preset", "test", "--grid", bad, "--out", str(tmp_path / "x")]
+        )
+        assert code == 2
+    assert not (tmp_path / "x").exists()
     with pytest.raises(ValueError, match="twice"):
         parse_grid(["lr=1", "lr=2"])
     assert (

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from eoss.analysis import records
 from eoss.analysis.cli.main import main
-from eoss.analysis.cli.overrides import from_dict
+from eoss.analysis.cli.overrides import apply_overrides, from_dict, to_dict
 from eoss.analysis.cli.progress import ProgressBar
 from eoss.analysis.cli.runs import load_model, parse_run_spec
 from eoss.analysis.records.checkpoints import CheckpointKeeper, checkpoint_steps
@@ -132,6 +133,7 @@ def test_resume_after_interrupt_equals_uninterrupted(tmp_path, monkeypatch):
     assert main(["train", "--resume", str(run), "--quiet"]) == 0  # finished: no-op
 
 
+@pytest.mark.slow
 def test_sigkill_leaves_valid_jsonl_and_resumes(tmp_path):
     run = tmp_path / "train" / "k"
     cmd = [
@@ -231,6 +233,35 @@ def test_fork_changes_lr_from_a_checkpoint(tmp_path):
         )
         == 2
     )
+
+
+def test_fork_from_a_config_file(tmp_path, capsys):
+    # eoss reproduce hands a fork its full composed config instead of --set
+    _, src = train(tmp_path, *OFF, "--set", "steps=20", name="src")
+    target = to_dict(
+        apply_overrides(
+            TrainConfig, records.read_json(src / "config.json"), ["lr=0.1", "steps=30"]
+        )
+    )
+    records.write_json(tmp_path / "fork.json", target)
+    argv = ["train", "--fork", str(src), "--config", str(tmp_path / "fork.json")]
+    argv += ["--out", str(tmp_path), "--quiet", "--device", "cpu"]
+    assert main([*argv, "--name", "fork"]) == 0
+    fork = tmp_path / "train" / "fork"
+    assert records.read_json(fork / "config.json") == target
+    assert records.read_json(fork / "env.json")["fork"]["config"] == str(
+        (tmp_path / "fork.json").resolve()
+    )
+    rows = records.read_jsonl(fork / "metrics.jsonl")
+    events = [(r["kind"], r["old"], r["new"]) for r in rows if r["table"] == "event"]
+    assert events[1] == ("lr", 0.05, 0.1)
+    # the file must fit the source's checkpoint, and --fork takes no --preset
+    records.write_json(tmp_path / "bad.json", {**target, "seed": 7})
+    bad = ["train", "--fork", str(src), "--config", str(tmp_path / "bad.json")]
+    assert main([*bad, "--out", str(tmp_path)]) == 2
+    assert main(["train", "--fork", str(src), "--preset", "test"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot change seed" in err and "--fork takes no --preset" in err
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,13 @@
 import json
 
 import pytest
+from synthetic_runs import write_derive_json, write_gap_table, write_train_run
+
 from eoss.analysis.claims.table import CLAIMS, VERDICTS
 from eoss.analysis.cli.main import main
 from eoss.analysis.report.build import build_report, evaluate_claims
 from eoss.analysis.study.inputs import discover_inputs
 from eoss.analysis.study.study import analyse
-from synthetic_runs import write_derive_json, write_gap_table, write_train_run
 
 SWEEP_B = (10, 20, 40, 80)
 

@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from synthetic_runs import write_train_run
+
 from eoss.analysis.records.reader import load_run
 from eoss.analysis.report.plots.canvas import new_figure, save_figure
 from eoss.analysis.report.plots.gap_scaling import (
@@ -14,7 +16,6 @@ from eoss.analysis.report.plots.symbolic import plot_formula_comparison
 from eoss.analysis.report.plots.trajectories import plot_sharpness_trajectory
 from eoss.analysis.stats.powerlaw import fit_power_law
 from eoss.analysis.stats.segmented import fit_segmented
-from synthetic_runs import write_train_run
 
 
 def _save(fig, tmp_path, name):

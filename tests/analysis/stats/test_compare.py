@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 import statsmodels.api as sm
+
 from eoss.analysis.stats.compare import GapCurve, compare_exponents
 
 B = 2.0 ** np.arange(9)

@@ -5,12 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import statsmodels.api as sm
-from eoss.analysis.stats.powerlaw import (
-    exponent_verdict,
-    fit_power_law,
-    prepare_log_data,
-)
 from scipy import stats
+
+from eoss.analysis.stats.exponent_verdict import exponent_verdict
+from eoss.analysis.stats.log_data import prepare_log_data
+from eoss.analysis.stats.powerlaw import fit_power_law
 
 
 def _reference(name: str):

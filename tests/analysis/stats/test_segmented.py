@@ -4,11 +4,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import stats
+
 from eoss.analysis.stats.information import information_criteria
 from eoss.analysis.stats.model_selection import compare_segment_models
 from eoss.analysis.stats.powerlaw import fit_power_law
 from eoss.analysis.stats.segmented import fit_segmented
-from scipy import stats
 
 
 def _reference(name: str):

@@ -2,11 +2,12 @@ import json
 
 import numpy as np
 import pytest
+from synthetic_runs import write_train_run
+
 from eoss.analysis.records.reader import load_run
 from eoss.analysis.stats.batch_means import block_level
 from eoss.analysis.study.phases import phases
 from eoss.analysis.study.plateau import Criteria, detect_eoss
-from synthetic_runs import write_train_run
 
 
 def _ar1(rng, n, phi=0.5):

@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
+from synthetic_runs import write_train_run
+
 from eoss.analysis.study.inputs import discover_inputs
 from eoss.analysis.study.study import analyse
-from synthetic_runs import write_train_run
 
 
 def _gap(b: float) -> float:
@@ -49,7 +50,7 @@ def test_near_window_leaves_out_b_equal_n():
     """Without replacement H_B = H at b = n: the gap is 0 by construction, so a
     solver-noise value there must not enter the near-n fit."""
     from eoss.analysis.stats.compare import GapCurve
-    from eoss.analysis.study.study import fit_curve, windows_for
+    from eoss.analysis.study.gap_fits import fit_curve, windows_for
 
     n = 1024
     assert windows_for(n)["near"] == (256.0, 1023.0)
@@ -58,3 +59,44 @@ def test_near_window_leaves_out_b_equal_n():
     gap[-1] = 1e-9  # noise at b = n
     near = fit_curve(GapCurve.of(b, gap, None, "c"), n).fit("near")
     assert near.n_used == 3 and near.n_excluded.get("outside_window") == 3
+
+
+def test_varying_fields_and_ignored_groups_are_train_config_fields():
+    """A renamed TrainConfig field fails here instead of silently regrouping runs."""
+    import dataclasses
+
+    from eoss.analysis.records.reader import dataclass_paths
+    from eoss.analysis.study.sweeps import (
+        IGNORED_GROUPS,
+        IGNORED_PREFIXES,
+        VARYING,
+        VARYING_FIELDS,
+    )
+    from eoss.empirical.training.config import TrainConfig
+
+    paths = dataclass_paths(TrainConfig)
+    assert set(VARYING_FIELDS) <= paths and set(IGNORED_GROUPS) <= paths
+    for group in IGNORED_GROUPS:
+        (name,) = group
+        field = {f.name: f for f in dataclasses.fields(TrainConfig)}[name]
+        assert dataclasses.is_dataclass(field.default_factory())  # a nested group
+    assert tuple(".".join(p) for p in VARYING_FIELDS) == VARYING
+    assert {"track.", "checkpoint."} <= set(IGNORED_PREFIXES)
+
+
+def test_sweep_key_ignores_exactly_the_varying_fields():
+    from eoss.analysis.cli.overrides import apply_overrides, to_dict
+    from eoss.analysis.study.sweeps import VARYING, sweep_key
+    from eoss.empirical.training.config import TrainConfig
+    from eoss.empirical.training.presets import preset
+
+    def key(*sets):
+        return sweep_key(to_dict(apply_overrides(TrainConfig, preset("test"), sets)))
+
+    base = key()
+    same = ["batch_size=4", "seed=5", "data.seed=2", "noise.batch_size=3"]
+    same += ["track.minibs_batch_size=2", "track.n_batches=8", "checkpoint.every=7"]
+    assert all(key(s) == base for s in same)
+    assert len(same) >= len(VARYING)
+    assert key("lr=0.02") != base and key("data.n_train=32") != base
+    assert key("optim.sampling=iid") != base

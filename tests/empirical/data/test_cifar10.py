@@ -6,6 +6,7 @@ import tarfile
 import numpy as np
 import pytest
 import torch
+
 from eoss.analysis import records
 from eoss.analysis.cli import data_root as datasets
 from eoss.analysis.cli.main import main

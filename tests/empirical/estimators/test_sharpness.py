@@ -7,6 +7,7 @@ Tolerances: float64 solves at tol = 1e-10 give eigenvalues to ~1e-10 relative
 import numpy as np
 import pytest
 import torch
+
 from eoss.empirical.data.arrays import ArrayDataset, synthetic_classification
 from eoss.empirical.estimators.full_batch import full_sharpness
 from eoss.empirical.estimators.minibatch import batch_lambda_max, minibatch_sharpness

@@ -3,6 +3,9 @@
 import numpy as np
 import pytest
 import torch
+from torch import nn
+from torch.func import functional_call, jacrev
+
 from eoss.empirical.data.arrays import synthetic_classification
 from eoss.empirical.estimators.ntk import ntk_lambda_max
 from eoss.empirical.losses import Loss
@@ -10,8 +13,6 @@ from eoss.empirical.models import ModelSpec, build_model
 from eoss.empirical.operators.gauss_newton import GaussNewtonOperator, output_hessians
 from eoss.empirical.operators.hessian import HessianOperator
 from eoss.empirical.operators.stacked import stacked_targets
-from torch import nn
-from torch.func import functional_call, jacrev
 
 F64 = torch.float64
 

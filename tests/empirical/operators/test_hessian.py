@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import scipy.sparse.linalg
 import torch
-from eoss.empirical.losses import Loss
-from eoss.empirical.operators.hessian import HessianOperator, minibatch_hessian
 from torch import nn
 from torch.func import functional_call, hessian
+
+from eoss.empirical.losses import Loss
+from eoss.empirical.operators.hessian import HessianOperator, minibatch_hessian
 
 F64 = torch.float64
 

@@ -7,6 +7,9 @@ and far above rounding. Float32 is checked at 1e-5 (about 100 × eps32).
 
 import pytest
 import torch
+from torch import nn
+from torch.func import functional_call, grad, hessian
+
 from eoss.empirical.losses import LOSS_NAMES, Loss
 from eoss.empirical.models import ModelSpec, build_model
 from eoss.empirical.operators.hessian import minibatch_hessian
@@ -14,8 +17,6 @@ from eoss.empirical.operators.params import flatten, unflatten
 from eoss.empirical.operators.relu_mlp import ReluMLPHessian, mlp_layout
 from eoss.empirical.operators.span_reduction import reduce_batches
 from eoss.empirical.operators.stacked import StackedBatchHessian, stacked_targets
-from torch import nn
-from torch.func import functional_call, grad, hessian
 
 F64 = torch.float64
 RTOL = 1e-11

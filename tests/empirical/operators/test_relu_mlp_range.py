@@ -9,6 +9,7 @@ bound, as in test_sharpness.py); they are compared at 1e-8.
 import numpy as np
 import pytest
 import torch
+
 from eoss.empirical.data.arrays import synthetic_classification
 from eoss.empirical.estimators.full_batch import full_sharpness
 from eoss.empirical.estimators.minibatch import minibatch_sharpness
@@ -17,11 +18,8 @@ from eoss.empirical.models import ModelSpec, build_model
 from eoss.empirical.operators import batched as _batched
 from eoss.empirical.operators.batched import sample_batches
 from eoss.empirical.operators.hessian import minibatch_hessian
-from eoss.empirical.operators.relu_mlp_range import (
-    MLPRangeHessian,
-    range_dim,
-    range_operator,
-)
+from eoss.empirical.operators.range_reduction import range_operator
+from eoss.empirical.operators.relu_mlp_range import MLPRangeHessian, range_dim
 from eoss.empirical.operators.stacked import stacked_targets
 
 F64 = torch.float64

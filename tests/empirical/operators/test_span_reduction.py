@@ -2,6 +2,8 @@
 
 import pytest
 import torch
+from torch import nn
+
 from eoss.empirical.losses import Loss
 from eoss.empirical.models import ModelSpec, build_model
 from eoss.empirical.operators.hessian import minibatch_hessian
@@ -11,7 +13,6 @@ from eoss.empirical.operators.span_reduction import (
     supports_reduction,
 )
 from eoss.empirical.operators.stacked import StackedBatchHessian, stacked_targets
-from torch import nn
 
 F64 = torch.float64
 

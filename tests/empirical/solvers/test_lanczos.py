@@ -9,6 +9,7 @@ final-product round-off. Float32 cases use rtol = 2000·eps(float32) as in scipy
 import numpy as np
 import pytest
 import torch
+
 from eoss.empirical.solvers.lanczos import lanczos
 from eoss.empirical.solvers.power_iteration import power_iteration
 

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+
 from eoss.analysis.cli.overrides import apply_overrides
 from eoss.empirical.data.sampler import BatchSampler
 from eoss.empirical.training.config import TrainConfig

@@ -4,6 +4,8 @@ import math
 import numpy as np
 import pytest
 import torch
+from torch import nn
+
 from eoss.empirical.data.arrays import ArrayDataset
 from eoss.empirical.losses import Loss
 from eoss.empirical.models import ModelSpec, build_model
@@ -15,7 +17,6 @@ from eoss.empirical.training.noise import (
     noisy_gradient,
     weighted_gradient,
 )
-from torch import nn
 
 N, D, C = 10, 2, 2  # P = D*C + C = 6 parameters
 

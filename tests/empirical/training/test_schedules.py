@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from eoss.analysis.cli.overrides import apply_overrides
 from eoss.empirical.training.config import Cadence, ScheduleConfig, TrainConfig
 from eoss.empirical.training.loop import run

@@ -8,6 +8,7 @@ import itertools
 import numpy as np
 import pytest
 import sympy as sp
+
 from eoss.toy_models.derivations.diagonal_network import (
     PARAM_NAMES,
     diagonal_network,
@@ -105,6 +106,7 @@ def test_paper_claims_derived_verdicts():
     lam = by_claim["lambda_1 = a_1^2 + b_1^2"]
     assert lam.verdict.startswith("holds under diagonal B with loss (f - y)^2 / 2")
     assert "full B" not in lam.verdict
+    assert lam.status.value == "holds_under_reading"
     fb = by_claim["FullBS = max(lambda_1/2, lambda_2/2)"]
     assert fb.verdict.startswith("holds under diagonal B (either loss scale)")
     assert by_claim["lambda_i >= 2 at interpolation"].verdict.startswith("holds")

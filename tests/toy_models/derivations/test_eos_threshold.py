@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sympy as sp
+
 from eoss.toy_models.derivations.eos_threshold import (
     a,
     b,
@@ -96,7 +97,8 @@ def test_claim_verdicts():
     half = eos_threshold_derivation("half").claims[-1]
     full = eos_threshold_derivation("full").claims[-1]
     assert half.verdict.startswith("holds under lambda := a^2 + b^2")
-    assert full.verdict == "fails"
+    assert half.status.value == "holds_under_reading"
+    assert full.verdict == "fails" and full.status.value == "fails"
 
 
 # ------------------------------------------------------ float64 simulation

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sympy as sp
+
 from eoss.toy_models.derivations.result import Derivation
 from eoss.toy_models.derivations.subadditivity import (
     COUNTEREXAMPLE,
@@ -103,5 +104,5 @@ def test_verify_detects_a_wrong_closed_form():
 
 def test_claims():
     claims = lemma41().claims
-    assert claims[0].verdict == "holds"
-    assert claims[1].verdict == "fails"
+    assert claims[0].verdict == "holds" and claims[0].status.value == "holds"
+    assert claims[1].verdict == "fails" and claims[1].status.value == "fails"

@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
+
 from eoss.toy_models.random_matrix.batch_spectra import (
-    PATHS,
     PreparedSample,
     batch_tops,
     path_costs,
@@ -11,6 +11,7 @@ from eoss.toy_models.random_matrix.batch_spectra import (
 )
 from eoss.toy_models.random_matrix.factor_sample import FactorSample
 from eoss.toy_models.random_matrix.families import make_family
+from eoss.toy_models.random_matrix.path_costs import PATHS
 
 EPS = np.finfo(np.float64).eps
 

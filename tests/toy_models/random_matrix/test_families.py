@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+
 from eoss.toy_models.random_matrix.factor_sample import FactorSample
 from eoss.toy_models.random_matrix.families import (
     FAMILY_NAMES,

@@ -2,13 +2,15 @@
 
 import numpy as np
 import pytest
+
 from eoss.toy_models.random_matrix.batch_spectra import PreparedSample, batch_tops
+from eoss.toy_models.random_matrix.gap_config import GapConfig
 from eoss.toy_models.random_matrix.orthogonal import (
     orthogonal_fullbs,
     orthogonal_minibs,
 )
 from eoss.toy_models.random_matrix.sampling import draw_batches, exact_gap
-from eoss.toy_models.random_matrix.simulation import GapConfig, simulate_gap
+from eoss.toy_models.random_matrix.simulation import simulate_gap
 
 EPS = np.finfo(np.float64).eps
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from eoss.toy_models.random_matrix.top_eigenvalue import (
     block_lanczos_top,
     lanczos_top_pair,

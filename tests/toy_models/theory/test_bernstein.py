@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from eoss.toy_models.derivations.bernstein import bernstein_derivation, verify_bernstein
 from eoss.toy_models.derivations.result import Derivation
 from eoss.toy_models.theory.bernstein import (

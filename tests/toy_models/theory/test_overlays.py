@@ -4,8 +4,10 @@ import math
 
 import numpy as np
 import pytest
+
 from eoss.toy_models.random_matrix.families import make_family
-from eoss.toy_models.random_matrix.simulation import GapConfig, simulate_gap
+from eoss.toy_models.random_matrix.gap_config import GapConfig
+from eoss.toy_models.random_matrix.simulation import simulate_gap
 from eoss.toy_models.theory.bernstein import bernstein_parameters
 from eoss.toy_models.theory.overlays import (
     bernstein_fit,

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from eoss.toy_models.theory.perturbation import perturbative_gap
 
 

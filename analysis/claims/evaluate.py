@@ -1,0 +1,47 @@
+"""Every claim of the paper evaluated on a study: :func:`evaluate_claims`.
+
+The report (:mod:`eoss.analysis.report`) consumes the rows computed here; it does
+not evaluate claims itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from eoss.analysis.claims import dynamics as dyn
+from eoss.analysis.claims import scaling as scl
+from eoss.analysis.claims.symbolic import symbolic
+from eoss.analysis.claims.table import ClaimRow
+from eoss.analysis.study.study import Study
+
+# Claim evaluators, in the order of the claims table.
+EVALUATORS: tuple[Callable[[Study], list[ClaimRow]], ...] = (
+    dyn.minibs_band,
+    dyn.batch_sharpness_at_threshold,
+    dyn.fullbs_below_minibs,
+    scl.fullbs_lower_small_b,
+    scl.static_gap,
+    scl.trained_gap,
+    scl.gap_plateau_small_b,
+    scl.steeper_near_n,
+    dyn.schedule_changes,
+    dyn.noise_variants,
+    dyn.ntk_tracks_minibs,
+    scl.random_matrix,
+    symbolic,
+)
+
+
+def evaluate_claims(study: Study) -> tuple[ClaimRow, ...]:
+    """Every claim's rows (at least one per claim, "not measured" when no data).
+
+    Args:
+        study: The study.
+
+    Returns:
+        The claim rows in table order.
+    """
+    rows: list[ClaimRow] = []
+    for evaluate in EVALUATORS:
+        rows += evaluate(study)
+    return tuple(rows)
