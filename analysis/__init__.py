@@ -29,6 +29,7 @@ _EXPORTS = {
     "evaluate_claims": "eoss.analysis.claims.evaluate",
     # records (all file I/O)
     "RunDir": "eoss.analysis.records.run_dir",
+    "SharpnessMonitor": "eoss.analysis.records.monitor",
     "read_jsonl": "eoss.analysis.records.io",
     "write_json": "eoss.analysis.records.io",
     "env_info": "eoss.analysis.records.env",
@@ -36,7 +37,7 @@ _EXPORTS = {
     "load_model": "eoss.analysis.cli.runs",
     "load_dataset": "eoss.analysis.cli.data_root",
     # reproduction
-    "get_preset": "eoss.analysis.cli.plan",
+    "get_preset": "eoss.analysis.cli.presets",
     # command line
     "main": "eoss.analysis.cli.main",
 }

@@ -36,11 +36,13 @@ _EXPORTS = {
     "MODEL_REGISTRY": "eoss.empirical.models",
     "build_model": "eoss.empirical.models",
     "ArrayDataset": "eoss.empirical.data.arrays",
+    "as_dataset": "eoss.empirical.data.adapters",
     "load_npz": "eoss.empirical.data.arrays",
     "synthetic_classification": "eoss.empirical.data.arrays",
     "load_cifar10": "eoss.empirical.data.cifar10",
     # training
     "TrainConfig": "eoss.empirical.training.config",
+    "TrackConfig": "eoss.empirical.training.config",
     "preset": "eoss.empirical.training.presets",
     "noisy_gradient": "eoss.empirical.training.noise",
     "Schedule": "eoss.empirical.training.schedules",

@@ -21,11 +21,22 @@ name          :math:`\ell(f, y)`                                     note
 
 Sharpness scales linearly with the convention (``mse`` = 2 × ``mse_half`` = C ×
 ``mse_mean``), so every record carries :attr:`Loss.name` and :attr:`Loss.formula`.
+
+``ce`` also takes sequence outputs (N, T, C) with labels (N, T); then
+:math:`\ell_n` is the mean of the T per-token cross-entropies.
+
+**Callables.** Any ``loss(outputs, targets) -> per-sample losses`` works too
+(:meth:`Loss.from_callable`, or :func:`get_loss` with a callable): it must
+return shape (N,), or (N, ...) which is averaged over the trailing dimensions
+(e.g. per-token losses (N, T) for (N, T, V) outputs), so that still
+:math:`L = \frac1N \sum_n \ell_n`. A torch loss object therefore needs
+``reduction="none"``. Its name is recorded as ``"callable:<qualname>"``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
@@ -41,6 +52,21 @@ _FORMULAS = {
     "ce": "l(f,y) = -log softmax(f)_y; L = (1/N) sum_n l",
 }
 _MSE_FACTOR = {"mse": 1.0, "mse_half": 0.5}
+CALLABLE_PREFIX = "callable:"
+PerSampleFn = Callable[[Tensor, Tensor], Tensor]
+
+
+def callable_name(fn: PerSampleFn) -> str:
+    """The recorded name ``"callable:<qualname>"`` of a loss callable.
+
+    Args:
+        fn: A function, or an object with ``__call__`` (e.g. a torch loss module).
+
+    Returns:
+        The name; objects without ``__qualname__`` use their class's.
+    """
+    qual = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    return f"{CALLABLE_PREFIX}{qual}"
 
 
 @dataclass(frozen=True)
@@ -48,41 +74,87 @@ class Loss:
     """A per-sample loss convention.
 
     Attributes:
-        name: One of :data:`LOSS_NAMES`.
+        name: One of :data:`LOSS_NAMES`, or ``"callable:<qualname>"`` with ``fn``.
+        fn: The user's per-sample loss callable (module docstring), or None.
     """
 
     name: str
+    fn: PerSampleFn | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        if self.name not in LOSS_NAMES:
+        if self.fn is not None:
+            if not callable(self.fn):
+                raise TypeError(f"loss fn must be callable, got {type(self.fn)}")
+            if not self.name.startswith(CALLABLE_PREFIX):
+                raise ValueError(
+                    f"a callable loss is named {CALLABLE_PREFIX!r}..., got "
+                    f"{self.name!r} (use Loss.from_callable)"
+                )
+        elif self.name not in LOSS_NAMES:
             raise ValueError(
                 f"unknown loss {self.name!r}; choose from {', '.join(LOSS_NAMES)}"
             )
 
+    @classmethod
+    def from_callable(cls, fn: PerSampleFn) -> Loss:
+        """Wrap ``loss(outputs, targets) -> per-sample losses``.
+
+        Args:
+            fn: The callable (module docstring for the shape convention).
+
+        Returns:
+            A :class:`Loss` named ``"callable:<qualname>"``.
+        """
+        return cls(callable_name(fn), fn)
+
     @property
     def formula(self) -> str:
         """Plain-text definition of the per-sample loss and of the average."""
+        if self.fn is not None:
+            qual = self.name[len(CALLABLE_PREFIX) :]
+            return (
+                f"l(f,y)_n = mean over trailing dims of {qual}(f, y)[n, ...]; "
+                "L = (1/N) sum_n l"
+            )
         return _FORMULAS[self.name]
 
     @property
+    def is_builtin(self) -> bool:
+        """Whether this is one of :data:`LOSS_NAMES` (closed forms apply)."""
+        return self.fn is None
+
+    @property
     def is_mse(self) -> bool:
-        """Whether the loss is a squared error (any scaling)."""
-        return self.name != "ce"
+        """Whether the loss is a built-in squared error (any scaling)."""
+        return self.fn is None and self.name != "ce"
 
     def per_sample(self, outputs: Tensor, y: Tensor) -> Tensor:
         r"""Per-sample losses :math:`\ell(f(x_n), y_n)`.
 
         Args:
-            outputs: Model outputs of shape (N, C).
+            outputs: Model outputs of shape (N, C) (``ce`` and callables: also
+                (N, ..., C)).
             y: Integer labels of shape (N,) (one-hot encoded for squared errors), or
-                float targets of shape (N, C) or (N,) when C = 1.
+                float targets of shape (N, C) or (N,) when C = 1; for ``ce`` on
+                (N, ..., C) outputs, labels (N, ...); anything for a callable.
 
         Returns:
             Tensor of shape (N,).
 
         Raises:
-            ValueError: If cross-entropy gets float targets or shapes disagree.
+            ValueError: If cross-entropy gets float targets, shapes disagree, or a
+                callable does not return one loss (or one row of losses) per
+                sample.
         """
+        if self.fn is not None:
+            return _per_sample_mean(self.fn(outputs, y), outputs.shape[0])
+        if self.name == "ce" and outputs.ndim > 2:
+            if y.is_floating_point():
+                raise ValueError("cross-entropy needs integer class labels")
+            per = torch.nn.functional.cross_entropy(
+                outputs.movedim(-1, 1), y, reduction="none"
+            )
+            return _per_sample_mean(per, outputs.shape[0])
         if outputs.ndim != 2:
             raise ValueError(
                 f"outputs must have shape (N, C), got {tuple(outputs.shape)}"
@@ -139,13 +211,29 @@ class Loss:
         return self.per_sample(outputs, y).sum() / total
 
 
-def get_loss(name: str) -> Loss:
-    """Return the :class:`Loss` of the given name.
+def _per_sample_mean(per: Tensor, n: int) -> Tensor:
+    """(n,) losses from (n,) or (n, ...) values (trailing dimensions averaged)."""
+    if per.ndim == 0 or per.shape[0] != n:
+        raise ValueError(
+            f"a per-sample loss must have shape ({n},) or ({n}, ...), got "
+            f"{tuple(per.shape)} (torch loss objects need reduction='none')"
+        )
+    return per.reshape(n, -1).mean(dim=1) if per.ndim > 1 else per
+
+
+def get_loss(name: str | PerSampleFn | Loss) -> Loss:
+    """Return the :class:`Loss` of the given name, callable or loss.
 
     Args:
-        name: One of :data:`LOSS_NAMES`.
+        name: One of :data:`LOSS_NAMES`; a callable ``loss(outputs, targets)``
+            returning per-sample losses (module docstring); or a :class:`Loss`
+            (returned as is).
 
     Returns:
         The loss convention.
     """
-    return Loss(name)
+    if isinstance(name, Loss):
+        return name
+    if isinstance(name, str):
+        return Loss(name)
+    return Loss.from_callable(name)

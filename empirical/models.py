@@ -80,8 +80,10 @@ class ModelSpec:
             raise ValueError(
                 f"width must be >= 1 and depth >= 0, got {self.width}, {self.depth}"
             )
-        if not self.init_scale > 0:
-            raise ValueError(f"init_scale must be > 0, got {self.init_scale}")
+        if not (self.init_scale > 0 and math.isfinite(self.init_scale)):
+            raise ValueError(
+                f"init_scale must be > 0 (and finite), got {self.init_scale}"
+            )
         if self.channels is not None and self.channels < 1:
             raise ValueError(f"channels must be >= 1, got {self.channels}")
         if self.init_mode not in ("fan_in", "fan_out"):
@@ -344,6 +346,9 @@ def build_model(
     Returns:
         The model (move it with ``.to(device)``).
     """
-    model = MODEL_REGISTRY[spec.name](tuple(input_shape), n_out, spec)
+    builder = MODEL_REGISTRY[spec.name]
+    if getattr(builder, "owns_init", False):  # a user's factory keeps its own init
+        return builder(tuple(input_shape), n_out, spec, gen).to(dtype)
+    model = builder(tuple(input_shape), n_out, spec)
     init_weights(model, spec.init_scale, gen, spec.init_mode)
     return model.to(dtype)

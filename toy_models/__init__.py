@@ -41,7 +41,7 @@ _EXPORTS = {
     "exact_gap": "eoss.toy_models.random_matrix.sampling",
     "batch_tops": "eoss.toy_models.random_matrix.batch_spectra",
     "top_eigvalsh": "eoss.toy_models.random_matrix.top_eigenvalue",
-    "GapConfig": "eoss.toy_models.random_matrix.simulation",
+    "GapConfig": "eoss.toy_models.random_matrix.gap_config",
     "GapEstimate": "eoss.toy_models.random_matrix.simulation",
     "GapSimulation": "eoss.toy_models.random_matrix.simulation",
     "simulate_gap": "eoss.toy_models.random_matrix.simulation",

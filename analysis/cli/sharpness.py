@@ -77,7 +77,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "--model",
         default="mlp",
         help="architecture: linear, mlp, cnn, resnet10, resnet14 (see "
-        "eoss.empirical.models.MODEL_REGISTRY; ignored with --checkpoint)",
+        "eoss.empirical.models.MODEL_REGISTRY; ignored with --checkpoint), or "
+        "your own pkg.module:factory (docs/spectral-core.md)",
     )
     p.add_argument("--width", type=int, default=512, help="MLP hidden width")
     p.add_argument("--depth", type=int, default=2, help="MLP hidden layers")
@@ -134,6 +135,12 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError(f"--max-iter must be >= 1, got {args.max_iter}")
     if args.seed < 0:
         raise UsageError(f"--seed must be >= 0, got {args.seed}")
+    if args.n < 1:
+        raise UsageError(f"--n must be >= 1, got {args.n}")
+    if args.out:
+        from eoss.analysis.records.outputs import check_output_file
+
+        check_output_file(args.out)  # before the whole computation
 
 
 def _stderr(line: str) -> None:
@@ -213,6 +220,7 @@ def build_inputs(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
 def _fresh_model(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
     import torch
 
+    from eoss.analysis.cli.model_factory import factory_model, is_factory_spec
     from eoss.empirical.data.arrays import load_npz
     from eoss.empirical.models import ModelSpec, build_model
     from eoss.empirical.rng import torch_gen
@@ -225,9 +233,14 @@ def _fresh_model(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
 
         data = load_dataset(args.dataset, n=args.n, seed=args.seed, root=args.data_root)
     data = data.to("cpu", dtype)
+    if is_factory_spec(args.model):  # a user's pkg.module:factory
+        return factory_model(args.model, data, args.seed, args.dtype)
     spec = ModelSpec(
         args.model, args.width, args.depth, args.init_scale, batchnorm=args.batchnorm
     )
+    from eoss.analysis.cli.limits import check_problem
+
+    check_problem(spec, data.input_shape, data.num_classes, len(data), args.dtype)
     gen = torch_gen(args.seed, "init")
     model = build_model(spec, data.input_shape, data.num_classes, gen, dtype=dtype)
     info = {
@@ -249,8 +262,10 @@ def _fresh_model(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
 def _from_checkpoint(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
     import torch
 
+    from eoss.analysis.cli.model_factory import register_run_model
     from eoss.analysis.cli.runs import load_model
 
+    register_run_model(args.checkpoint)  # a run trained with --model pkg.mod:fn
     model, cfg, step, data = load_model(args.checkpoint, data_root=args.data_root)
     dtype = getattr(torch, args.dtype)
     model = model.to(dtype)

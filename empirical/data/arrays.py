@@ -32,7 +32,8 @@ class ArrayDataset:
     """A labelled data set held in memory.
 
     Attributes:
-        X: Inputs, shape (N, *input_shape), floating point.
+        X: Inputs, shape (N, *input_shape), floating point or integer (token
+            ids, kept integer by :meth:`to`).
         y: Integer labels (N,) or float targets (N, C).
         name: Short description for records.
         num_classes: Number of model outputs C.
@@ -50,8 +51,9 @@ class ArrayDataset:
             raise ValueError(
                 f"X has {self.X.shape[0]} rows but y has {self.y.shape[0]}"
             )
-        if not self.X.is_floating_point():
-            raise ValueError(f"X must be floating point, got {self.X.dtype}")
+        if self.X.is_complex() or self.X.dtype == torch.bool:
+            # integer inputs (token ids for nn.Embedding) are kept as integers
+            raise ValueError(f"X must be float or integer, got {self.X.dtype}")
         if self.X.shape[0] == 0:
             raise ValueError("the data set is empty")
 
@@ -92,7 +94,12 @@ class ArrayDataset:
         y = self.y.to(device)
         if dtype is not None and y.is_floating_point():
             y = y.to(dtype)
-        X = self.X.to(device=device, dtype=dtype or self.X.dtype)
+        keep = dtype is None or not self.X.is_floating_point()  # ids stay integer
+        X = self.X.to(device=device, dtype=self.X.dtype if keep else dtype)
+        if not keep and dtype != self.X.dtype:
+            check_range(X, "X")  # e.g. float64 values beyond float32's range
+        if dtype is not None and y.is_floating_point() and y.dtype != self.y.dtype:
+            check_range(y, "y")
         return ArrayDataset(X, y, self.name, self.num_classes, self.provenance)
 
     def chunks(self, size: int) -> Iterator[tuple[Tensor, Tensor]]:
@@ -111,6 +118,35 @@ class ArrayDataset:
             raise ValueError(f"chunk size must be >= 1, got {size}")
         for start in range(0, len(self), size):
             yield self.X[start : start + size], self.y[start : start + size]
+
+
+def check_range(values: Tensor | np.ndarray, name: str) -> None:
+    """Refuse values that are non-finite or whose squares overflow their dtype.
+
+    Losses, gradients and Hessian products are quadratic in the inputs and
+    targets, so every |value| must stay below √(largest float) of the dtype
+    (about 1.8·10¹⁹ in float32): larger ones turn the first loss into inf.
+
+    Args:
+        values: A float array or tensor.
+        name: Its name for the message (``X``, ``y``).
+
+    Raises:
+        ValueError: On NaN/inf or a value too large for the dtype.
+    """
+    t = torch.as_tensor(values)
+    if t.numel() == 0:
+        return
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{name} contains NaN or inf")
+    limit = float(np.sqrt(torch.finfo(t.dtype).max))
+    big = float(t.abs().max())
+    if big >= limit:
+        raise ValueError(
+            f"{name} holds a value of magnitude {big:.3g}, too large for "
+            f"{str(t.dtype).removeprefix('torch.')} (its square overflows); "
+            "rescale the data"
+        )
 
 
 def load_npz(path: str | Path) -> ArrayDataset:
@@ -167,12 +203,18 @@ def dataset_from_arrays(
         ValueError: On non-float X, non-finite values or bad labels.
     """
     X, y = np.asarray(X), np.asarray(y)
-    if not np.issubdtype(X.dtype, np.floating):
-        raise ValueError(f"X must be a float array, got {X.dtype}")
+    if not np.issubdtype(X.dtype, np.floating) and not np.issubdtype(
+        X.dtype, np.integer
+    ):
+        raise ValueError(f"X must be a float or integer array, got {X.dtype}")
     if X.ndim < 2:
         raise ValueError(f"X must have shape (N, features...), got {X.shape}")
-    if not np.isfinite(X).all():
-        raise ValueError("X contains NaN or inf")
+    if X.shape[0] == 0 or X[0].size == 0:
+        raise ValueError(f"X must have N >= 1 rows of >= 1 feature, got {X.shape}")
+    if y.ndim == 0 or y.shape[0] != X.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} rows but y has shape {y.shape}")
+    if np.issubdtype(X.dtype, np.floating):
+        check_range(X, "X")
     dtype = torch.float64 if X.dtype == np.float64 else torch.float32
     if np.issubdtype(y.dtype, np.integer):
         if y.ndim != 1 or y.min() < 0:
@@ -180,12 +222,16 @@ def dataset_from_arrays(
         labels = torch.as_tensor(y.astype(np.int64))
         n_out = int(y.max()) + 1
     elif np.issubdtype(y.dtype, np.floating):
+        if y.ndim > 2 or (y.ndim == 2 and y.shape[1] == 0):
+            raise ValueError(f"float targets y must be (N,) or (N, C), got {y.shape}")
         labels = torch.as_tensor(y, dtype=dtype)
+        check_range(labels, "y")  # NaN/inf targets, or values beyond the dtype
         n_out = 1 if y.ndim == 1 else int(y.shape[1])
     else:
         raise ValueError(f"y must be integer labels or float targets, got {y.dtype}")
+    x_dtype = torch.int64 if np.issubdtype(X.dtype, np.integer) else dtype
     return ArrayDataset(
-        torch.as_tensor(X, dtype=dtype), labels, name, n_out, dict(provenance or {})
+        torch.as_tensor(X, dtype=x_dtype), labels, name, n_out, dict(provenance or {})
     )
 
 

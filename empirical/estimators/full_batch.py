@@ -1,4 +1,9 @@
-"""FullBS: λ_max of the full-batch Hessian, by certified Lanczos."""
+"""FullBS: λ_max of the full-batch Hessian, by certified Lanczos.
+
+The Hessian is taken with respect to the trainable parameters only: frozen ones
+(``requires_grad=False``) are constants and are not part of P or of the
+eigenvector. Inputs keep their dtype when they are not floating (token ids).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from eoss.empirical.data.adapters import as_dataset
 from eoss.empirical.data.arrays import ArrayDataset
-from eoss.empirical.losses import Loss
+from eoss.empirical.losses import Loss, PerSampleFn, get_loss
 from eoss.empirical.operators import batched as _batched
 from eoss.empirical.operators.hessian import HessianOperator
 from eoss.empirical.operators.params import BNMode
@@ -39,6 +45,14 @@ class FullSharpness:
         seconds: Wall time.
         eigenvector: (P,) unit top eigenvector, or None when λ_max = 0 comes from
             the null space of a reduced batch (then any null vector would do).
+        method: For one mini-batch
+            (:func:`eoss.empirical.estimators.minibatch.batch_lambda_max`), the
+            path used (``range``, ``reduced``, ``plain`` or ``loop``); None for
+            the full-batch operator.
+        self_check_error: Relative error of the batched path's product against
+            the exact operator (NaN when no check ran).
+        fallback_from: The batched path whose self-check failed (then ``method``
+            is ``loop``), or None.
     """
 
     fullbs: float
@@ -47,11 +61,14 @@ class FullSharpness:
     n_matvecs: int
     seconds: float
     eigenvector: Tensor | None
+    method: str | None = None
+    self_check_error: float = float("nan")
+    fallback_from: str | None = None
 
 
 def full_sharpness(
     model: nn.Module,
-    loss: Loss,
+    loss: Loss | str | PerSampleFn,
     data: ArrayDataset,
     *,
     rng: np.random.Generator,
@@ -66,8 +83,9 @@ def full_sharpness(
     r"""FullBS, :math:`\lambda_{\max}(\nabla^2 L)` over every row of ``data``.
 
     Args:
-        model: Network (not modified).
-        loss: Per-sample loss convention.
+        model: Network (not modified); the Hessian is over its trainable
+            parameters.
+        loss: Per-sample loss convention, loss name or per-sample callable.
         data: The whole training set (moved to the parameters' device/dtype).
         rng: Draws the Lanczos start vector (and the warm-start noise).
         chunk_size: Rows per chunk of the Hessian-vector product.
@@ -83,6 +101,8 @@ def full_sharpness(
         The :class:`FullSharpness`.
     """
     t0 = time.perf_counter()
+    loss = get_loss(loss)
+    data = as_dataset(data)  # (X, y), torch Dataset, ArrayDataset
     H = HessianOperator(
         model,
         loss,

@@ -42,8 +42,22 @@ code's approach, kept as the reference), ``"auto"`` — when the model is
 ``reduced`` otherwise; else ``plain``. K is
 processed in chunks whose Lanczos bases fit a memory budget.
 
-The rng drives both the batch sampling and the Lanczos start vectors; the same
-seed gives the same numbers. The caller's model is never modified.
+**Self-check.** Before a batched path (``range``, ``reduced``, ``plain``)
+solves, one of its products is compared with the exact single-batch operator of
+the caller's model on batch 0 (:mod:`eoss.empirical.operators.self_check`); a
+relative error above √ε of the dtype logs a warning and falls back to ``loop``,
+and the result records both (``self_check_error``, ``fallback_from``).
+
+**Parameters.** The Hessian is taken with respect to the trainable parameters
+only: frozen ones (``requires_grad=False``) are constants, left out of P, of the
+eigenvectors and of ``full_vector``. Inputs keep their dtype when they are not
+floating (token ids); floating ones are cast to the parameters' dtype. ``loss``
+is a :class:`eoss.empirical.losses.Loss`, a loss name, or a per-sample callable
+(:func:`eoss.empirical.losses.get_loss`).
+
+The rng drives both the batch sampling and the Lanczos start vectors (the
+self-check draws from its own fixed stream); the same seed gives the same
+numbers. The caller's model is never modified.
 """
 
 from __future__ import annotations
@@ -58,16 +72,18 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor, nn
 
+from eoss.empirical.data.adapters import as_dataset
 from eoss.empirical.data.arrays import ArrayDataset
 from eoss.empirical.estimators.full_batch import WARM_MIN_ITER, FullSharpness
-from eoss.empirical.losses import Loss
+from eoss.empirical.losses import Loss, PerSampleFn, get_loss
 from eoss.empirical.operators import batched as _batched
 from eoss.empirical.operators.batched import Method
+from eoss.empirical.operators.hessian import minibatch_hessian
 from eoss.empirical.operators.params import BNMode
+from eoss.empirical.solvers.lanczos import lanczos
 
 BATCH_MIN_ITER = 20
-
-
+NAN = float("nan")
 
 
 @dataclass(frozen=True)
@@ -86,7 +102,13 @@ class MiniBatchSharpness:
         n_matvecs: Largest number of Hessian-vector products spent on one batch
             (Lanczos steps plus one per extra term).
         seconds: Wall time.
-        method: ``range``, ``reduced``, ``plain`` or ``loop``.
+        method: The path that produced the numbers: ``range``, ``reduced``,
+            ``plain`` or ``loop``.
+        self_check_error: Relative error of the batched path's product against
+            the exact operator on batch 0 (NaN when no check ran: ``loop``, or
+            ``self_check=False``).
+        fallback_from: The batched path whose self-check failed (then ``method``
+            is ``loop``), or None.
     """
 
     batch_size: int
@@ -99,6 +121,8 @@ class MiniBatchSharpness:
     n_matvecs: int
     seconds: float
     method: str
+    self_check_error: float = NAN
+    fallback_from: str | None = None
 
     @property
     def minibs(self) -> float:
@@ -141,11 +165,9 @@ class MiniBatchSharpness:
         )
 
 
-
-
 def minibatch_sharpness(
     model: nn.Module,
-    loss: Loss,
+    loss: Loss | str | PerSampleFn,
     data: ArrayDataset,
     *,
     batch_size: int,
@@ -161,12 +183,14 @@ def minibatch_sharpness(
     max_iter: int = 200,
     batch_indices: NDArray[np.int64] | None = None,
     progress: Callable[[str], None] | None = None,
+    self_check: bool = True,
 ) -> MiniBatchSharpness:
     r"""MiniBS, batch sharpness and the control-variate gap over K batches.
 
     Args:
-        model: Network (not modified).
-        loss: Per-sample loss convention.
+        model: Network (not modified); the Hessian is over its trainable
+            parameters (module docstring).
+        loss: Per-sample loss convention, loss name or per-sample callable.
         data: Training set; batches are rows of it.
         batch_size: b.
         n_batches: K.
@@ -185,6 +209,8 @@ def minibatch_sharpness(
         max_iter: Lanczos step cap.
         batch_indices: (K, b) rows to use instead of sampling them.
         progress: Optional callback receiving one line per chunk.
+        self_check: Check a batched path against the exact operator first, and
+            fall back to ``loop`` on a mismatch (module docstring).
 
     Returns:
         The :class:`MiniBatchSharpness`.
@@ -193,20 +219,16 @@ def minibatch_sharpness(
         ValueError: On bad sizes or an unusable ``method``.
     """
     t0 = time.perf_counter()
+    data = as_dataset(data)  # (X, y), torch Dataset, ArrayDataset
+    loss = get_loss(loss)
     idx = _batched.batch_rows(data, batch_size, n_batches, rng, batch_indices)
     setup = _batched.setup(model, bn_mode, data.X)
-    method = _batched.resolve(method, setup, data.X, batch_size)
+    method = _batched.resolve(method, setup, data.X, batch_size, loss)
     opts = {"tol": tol, "min_iter": min_iter, "max_iter": max_iter}
     extras = {"full_vector": full_vector, "batch_sharpness": batch_sharpness}
-    if method == "loop":
-        outs = [
-            _batched.loop_one(
-                model, loss, data.X[r], data.y[r], rng, opts, bn_mode, **extras
-            )
-            for r in torch.as_tensor(idx)
-        ]
-    else:
-        outs = _batched.run_chunks(
+    outs, check, fallback = None, None, None
+    if method != "loop":
+        outs, check = _batched.run_chunks(
             setup,
             loss,
             data,
@@ -217,7 +239,17 @@ def minibatch_sharpness(
             extras,
             max_batches_per_chunk,
             progress,
+            self_check=self_check,
         )
+        if outs is None:  # the self-check failed (and logged a warning)
+            fallback, method = method, "loop"
+    if outs is None:
+        outs = [
+            _batched.loop_one(
+                model, loss, data.X[r], data.y[r], rng, opts, bn_mode, **extras
+            )
+            for r in torch.as_tensor(idx)
+        ]
     cat = lambda name: torch.cat([getattr(o, name) for o in outs]).numpy()  # noqa: E731
     return MiniBatchSharpness(
         batch_size=batch_size,
@@ -230,12 +262,14 @@ def minibatch_sharpness(
         n_matvecs=max(o.n_matvecs for o in outs),
         seconds=time.perf_counter() - t0,
         method=method,
+        self_check_error=NAN if check is None else check.error,
+        fallback_from=fallback,
     )
 
 
 def batch_lambda_max(
     model: nn.Module,
-    loss: Loss,
+    loss: Loss | str | PerSampleFn,
     X_B: Tensor,
     y_B: Tensor,
     *,
@@ -245,13 +279,15 @@ def batch_lambda_max(
     bn_mode: BNMode = "eval",
     min_iter: int | None = None,
     max_iter: int = 200,
-    method: Literal["auto", "range", "reduced", "plain"] = "auto",
+    method: Literal["auto", "range", "reduced", "plain", "loop"] = "auto",
+    self_check: bool = True,
 ) -> FullSharpness:
     r"""λ_max(H_B) of one batch (the "step sharpness" of the live batch).
 
     Args:
-        model: Network (not modified).
-        loss: Per-sample loss convention.
+        model: Network (not modified); the Hessian is over its trainable
+            parameters (frozen ones are constants).
+        loss: Per-sample loss convention, loss name or per-sample callable.
         X_B: Batch inputs (b, ...).
         y_B: Batch labels (b,) or targets.
         rng: Draws the Lanczos start vector (and warm-start noise).
@@ -261,21 +297,30 @@ def batch_lambda_max(
         min_iter: Lanczos step floor (default 20 cold, 10 warm).
         max_iter: Lanczos step cap.
         method: ``range`` (ReLU MLPs), ``reduced`` (span reduction),
-            ``plain``, or ``auto``.
+            ``plain``, ``loop`` (the exact operator), or ``auto``.
+        self_check: Check the batched operator against the exact one first and
+            fall back to ``loop`` on a mismatch (as in
+            :func:`minibatch_sharpness`).
 
     Returns:
         The :class:`FullSharpness` of the batch loss (``fullbs`` holds λ_max(H_B));
         its eigenvector lives in the full parameter space.
     """
     t0 = time.perf_counter()
+    loss = get_loss(loss)
     setup = _batched.setup(model, bn_mode, X_B)
-    method = _batched.resolve(method, setup, X_B, int(X_B.shape[0]))
-    Xs = X_B.unsqueeze(0).to(setup.like)
-    op, red = _batched.stacked(
-        setup, loss, Xs, y_B.unsqueeze(0).to(setup.like.device), method
-    )
+    method = _batched.resolve(method, setup, X_B, int(X_B.shape[0]), loss)
     floor = min_iter or (BATCH_MIN_ITER if v0 is None else WARM_MIN_ITER)
     opts = {"tol": tol, "min_iter": floor, "max_iter": max_iter}
+    check = None
+    if method != "loop":
+        Xs = _batched.cast_inputs(X_B, setup.like).unsqueeze(0)
+        ys = y_B.unsqueeze(0).to(setup.like.device)
+        op, red = _batched.stacked(setup, loss, Xs, ys, method)
+        if self_check:
+            check = _batched.checked(setup, loss, op, red, Xs[0], ys[0], method)
+    if method == "loop" or (check is not None and not check.passed):
+        return _exact_batch(model, loss, X_B, y_B, rng, v0, bn_mode, opts, t0, check)
     out = _batched.solve_stacked(op, red, rng, opts, v0=v0, vectors=True)
     return FullSharpness(
         fullbs=float(out.lam[0]),
@@ -284,4 +329,29 @@ def batch_lambda_max(
         n_matvecs=out.n_matvecs,
         seconds=time.perf_counter() - t0,
         eigenvector=None if out.vec is None else out.vec[0],
+        method=method,
+        self_check_error=NAN if check is None else check.error,
+    )
+
+
+def _exact_batch(model, loss, X_B, y_B, rng, v0, bn_mode, opts, t0, check):
+    """:func:`batch_lambda_max` on the exact operator (``loop``, or a fallback)."""
+    H = minibatch_hessian(model, loss, X_B, y_B, bn_mode=bn_mode)
+    like = torch.empty(0, dtype=H.torch_dtype, device=H.device)
+    if v0 is None:
+        start = _batched.cold_start(rng, like.new_empty(H.dim))
+    else:
+        start = _batched.warm(v0.to(like), rng)
+    res = lanczos(H.matvec_torch, start, which="LA", return_vectors=True, **opts)
+    assert res.eigenvectors is not None
+    return FullSharpness(
+        fullbs=float(res.eigenvalues[0]),
+        residual=float(res.residuals[0]),
+        converged=bool(res.converged[0]),
+        n_matvecs=res.n_matvecs,
+        seconds=time.perf_counter() - t0,
+        eigenvector=res.eigenvectors[:, 0],
+        method="loop",
+        self_check_error=NAN if check is None else check.error,
+        fallback_from=None if check is None else check.method,
     )

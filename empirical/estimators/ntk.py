@@ -11,11 +11,13 @@ from numpy.typing import NDArray
 from torch import Tensor, nn
 from torch.func import functional_call, vjp, vmap
 
+from eoss.empirical.data.adapters import as_dataset
 from eoss.empirical.data.arrays import ArrayDataset
-from eoss.empirical.losses import Loss
+from eoss.empirical.losses import Loss, PerSampleFn, get_loss
 from eoss.empirical.operators import batched as _batched
 from eoss.empirical.operators.gauss_newton import output_hessians, sqrt_psd
-from eoss.empirical.operators.params import BNMode
+from eoss.empirical.operators.kernels import second_order_kernels
+from eoss.empirical.operators.params import BNMode, cast_inputs
 from eoss.empirical.operators.span_reduction import reduce_batches
 from eoss.empirical.operators.stacked import stacked_targets
 from eoss.empirical.solvers.lanczos import lanczos
@@ -67,6 +69,7 @@ class StackedNTKGram:
         reduced: Use the span-reduced parameterisation (same Gram matrix).
     """
 
+    @second_order_kernels()
     def __init__(self, setup, loss: Loss, Xs: Tensor, ys: Tensor, reduced: bool):
         K, b = Xs.shape[:2]
         if reduced:
@@ -106,7 +109,7 @@ class StackedNTKGram:
 
 def ntk_lambda_max(
     model: nn.Module,
-    loss: Loss,
+    loss: Loss | str | PerSampleFn,
     data: ArrayDataset,
     *,
     batch_size: int,
@@ -123,8 +126,9 @@ def ntk_lambda_max(
     r"""Per-batch λ_max of the averaged mini-batch NTK / Gauss–Newton Gram matrix.
 
     Args:
-        model: Network (not modified).
-        loss: Per-sample loss convention.
+        model: Network (not modified); Jacobians are over its trainable
+            parameters (frozen ones are constants).
+        loss: Per-sample loss convention, loss name or per-sample callable.
         data: Training set.
         batch_size: b.
         n_batches: K.
@@ -144,6 +148,8 @@ def ntk_lambda_max(
         The :class:`NTKSharpness`.
     """
     t0 = time.perf_counter()
+    loss = get_loss(loss)
+    data = as_dataset(data)  # (X, y), torch Dataset, ArrayDataset
     idx = _batched.batch_rows(data, batch_size, n_batches, rng, batch_indices)
     setup = _batched.setup(model, bn_mode, data.X)
     reduced = reduce and setup.reducible
@@ -151,7 +157,8 @@ def ntk_lambda_max(
     lam, res, conv, n_mv = [], [], [], 0
     for s in range(0, len(idx), chunk):
         rows = torch.as_tensor(idx[s : s + chunk])
-        Xs, ys = data.X[rows].to(setup.like), data.y[rows].to(setup.like.device)
+        Xs = cast_inputs(data.X[rows], setup.like)
+        ys = data.y[rows].to(setup.like.device)
         op = StackedNTKGram(setup, loss, Xs, ys, reduced)
         start = _batched.normal(rng, (op.K, op.dim), setup.like)
         out = lanczos(op.matvec, start, tol=tol, min_iter=min_iter, max_iter=max_iter)

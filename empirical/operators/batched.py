@@ -28,6 +28,7 @@ from eoss.empirical.losses import Loss
 from eoss.empirical.operators.hessian import minibatch_hessian
 from eoss.empirical.operators.params import (
     BNMode,
+    cast_inputs,
     detached_buffers,
     detached_params,
     infer_device,
@@ -37,8 +38,10 @@ from eoss.empirical.operators.params import (
 from eoss.empirical.operators.range_reduction import RangeReduction, range_operator
 from eoss.empirical.operators.relu_mlp import mlp_layout
 from eoss.empirical.operators.relu_mlp_range import MLPRangeHessian, range_dim
+from eoss.empirical.operators.self_check import ProductCheck, check_product
 from eoss.empirical.operators.span_reduction import (
     ReducedBatches,
+    first_linear_name,
     reduce_batches,
     supports_reduction,
 )
@@ -47,13 +50,15 @@ from eoss.empirical.operators.stacked import (
     output_dim,
     stacked_targets,
 )
+from eoss.empirical.operators.start_vectors import (  # noqa: F401 (re-exported)
+    WARM_NOISE,
+    cold_start,
+    normal,
+    warm,
+)
 from eoss.empirical.solvers.lanczos import lanczos
 
 Method = Literal["auto", "range", "reduced", "plain", "loop"]
-# Relative size of the random part of a warm start: large enough that a new top
-# eigenvector (a crossing since the previous measurement) is found as fast as
-# from a cold start.
-WARM_NOISE = 0.5
 # Bytes of Lanczos basis per chunk of batches. On CPU the solve is bound by memory
 # traffic on (K, P) vectors, and small chunks whose basis stays in cache were as
 # fast per batch as large ones or faster (benchmarks/RESULTS.md); on GPU larger
@@ -109,45 +114,21 @@ def mean_se(x: NDArray) -> tuple[float, float]:
     return float(np.mean(x)), float(np.std(x, ddof=1) / np.sqrt(len(x)))
 
 
-def normal(rng: np.random.Generator, shape, like: Tensor) -> Tensor:
-    """Standard normal draws from ``rng`` as a tensor like ``like``.
-
-    Drawn directly in float32 for float32 tensors (half the cost of float64 draws,
-    which matters at 1.8 M entries per start vector).
-    """
-    dtype = np.float32 if like.dtype == torch.float32 else np.float64
-    return torch.from_numpy(rng.standard_normal(shape, dtype=dtype)).to(like)
-
-
-def cold_start(rng: np.random.Generator, like: Tensor) -> Tensor:
-    """Random start vector(s) shaped like ``like`` ((n,) or (K, n)).
-
-    Purely random on purpose: the chance that a solve stops on the second
-    eigenvalue is then governed by the random component along the top
-    eigenvector alone (docs/spectral-core.md, "False convergence"). Mixing in the
-    loss gradient (which overlaps the top eigenvector by ~0.3 typically) saved ~1
-    step in 20 but did not lower that chance: on batches where the gradient is
-    nearly orthogonal to the top eigenvector it points at the second one instead.
-    """
-    return normal(rng, tuple(like.shape), like)
-
-
-def warm(v0: Tensor, rng: np.random.Generator) -> Tensor:
-    """v0/‖v0‖ plus WARM_NOISE times a random unit vector (per row)."""
-    v = v0 / v0.norm(dim=-1, keepdim=True)
-    xi = normal(rng, tuple(v.shape), v)
-    return v + WARM_NOISE * xi / xi.norm(dim=-1, keepdim=True)
-
-
 @dataclass
 class Setup:
-    """Private module copy, detached parameters/buffers, C, reducibility."""
+    """Private module copy, detached parameters/buffers, C, reducibility.
+
+    ``source`` is the caller's model (read, never modified): the reference of the
+    self-check (:mod:`eoss.empirical.operators.self_check`).
+    """
 
     module: nn.Module
     params: dict[str, Tensor]
     buffers: dict[str, Tensor]
     n_out: int
     reducible: bool
+    source: nn.Module
+    bn_mode: BNMode
 
     @property
     def like(self) -> Tensor:
@@ -164,27 +145,35 @@ def setup(model: nn.Module, bn_mode: BNMode, x_rows: Tensor) -> Setup:
     module = private_module(model, bn_mode)
     buffers = detached_buffers(model)
     like = next(iter(params.values()))
-    n_out = output_dim(module, params, buffers, x_rows[:2].to(like))
-    return Setup(module, params, buffers, n_out, supports_reduction(model))
+    n_out = output_dim(module, params, buffers, cast_inputs(x_rows[:2], like))
+    # the reduction rewrites the first weight, so it needs it trainable
+    reducible = supports_reduction(model) and first_linear_name(model) in params
+    return Setup(module, params, buffers, n_out, reducible, model, bn_mode)
 
 
-def resolve(method: Method, setup: Setup, X: Tensor, b: int) -> str:
+def resolve(
+    method: Method, setup: Setup, X: Tensor, b: int, loss: Loss | None = None
+) -> str:
     """The concrete path for ``method``.
 
-    ``auto``: ``range`` for ReLU MLPs with b < d (the fastest exact path,
-    benchmarks/RESULTS.md), else ``reduced`` when exact and smaller, else
-    ``plain``.
+    ``auto``: ``range`` for ReLU MLPs with b < d and a built-in loss (the fastest
+    exact path, benchmarks/RESULTS.md), else ``reduced`` when exact and smaller,
+    else ``plain``.
     """
     if method not in ("auto", "range", "reduced", "plain", "loop"):
         raise ValueError(f"unknown method {method!r}")
     d = int(np.prod(X.shape[1:]))
     if method == "reduced" and not setup.reducible:
-        raise ValueError("method 'reduced' needs nn.Sequential(Flatten(), Linear, ...)")
-    relu_mlp = mlp_layout(setup.module, list(setup.params)) is not None
+        raise ValueError(
+            "method 'reduced' needs nn.Sequential(Flatten(), Linear, ...) with a "
+            "trainable first weight"
+        )
+    builtin = loss is None or loss.is_builtin
+    relu_mlp = builtin and mlp_layout(setup.module, list(setup.params)) is not None
     if method == "range" and not relu_mlp:
         raise ValueError(
             "method 'range' needs a ReLU MLP: nn.Sequential(Flatten(), Linear, "
-            "ReLU, ..., Linear)"
+            "ReLU, ..., Linear), every parameter trainable, and a built-in loss"
         )
     if method == "auto":
         if setup.reducible and b < d:
@@ -325,7 +314,7 @@ def problem_dim(setup: Setup, method: str, d: int, b: int) -> int:
         return range_dim(setup.module, d, b)
     if method != "reduced":
         return P
-    h = setup.params["1.weight"].shape[0]
+    h = setup.params[first_linear_name(setup.source)].shape[0]
     return P - h * (d - min(b, d))
 
 
@@ -340,8 +329,14 @@ def run_chunks(
     extras: dict,
     chunk: int | None,
     log: Callable[[str], None] | None,
-) -> list[ChunkOut]:
-    """Solve the batches ``idx`` chunk by chunk; ``log`` gets one line per chunk."""
+    self_check: bool = True,
+) -> tuple[list[ChunkOut] | None, ProductCheck | None]:
+    """Solve the batches ``idx`` chunk by chunk; ``log`` gets one line per chunk.
+
+    With ``self_check``, the first chunk's operator is first checked against the
+    exact operator of its batch 0 (:func:`check_product`); on failure nothing is
+    solved and the outputs are None (the caller falls back to ``loop``).
+    """
     if chunk is None:
         d = int(np.prod(data.X.shape[1:]))
         dim = problem_dim(setup, method, d, idx.shape[1])
@@ -355,9 +350,28 @@ def run_chunks(
         rows = idx[start : start + chunk]
         if log is not None:
             log(f"{method}: batches {start + 1}-{start + len(rows)} of {len(idx)}")
-        Xs = X[torch.as_tensor(rows)].to(setup.like)
+        Xs = cast_inputs(X[torch.as_tensor(rows)], setup.like)
         ys = y[torch.as_tensor(rows)].to(setup.like.device)
         op, red = stacked(setup, loss, Xs, ys, method)
+        if self_check and start == 0:
+            check = checked(setup, loss, op, red, Xs[0], ys[0], method)
+            if not check.passed:
+                return None, check
         outs.append(solve_stacked(op, red, rng, opts, **extras))
         del op, red
-    return outs
+    return outs, (check if self_check else None)
+
+
+def checked(setup: Setup, loss: Loss, op, red, X0: Tensor, y0: Tensor, method: str):
+    """:func:`check_product` of ``op`` on its batch 0 (inputs ``X0``, ``y0``)."""
+    return check_product(
+        op,
+        red,
+        method=method,
+        model=setup.source,
+        loss=loss,
+        X0=X0,
+        y0=y0,
+        params=setup.params,
+        bn_mode=setup.bn_mode,
+    )

@@ -43,6 +43,7 @@ from torch.func import functional_call, hessian, jvp, vjp, vmap
 
 from eoss.empirical.losses import Loss
 from eoss.empirical.operators.hessian import HessianOperator
+from eoss.empirical.operators.kernels import second_order_kernels
 from eoss.empirical.operators.stacked import stacked_targets
 
 
@@ -79,6 +80,7 @@ class GaussNewtonOperator(HessianOperator):
     and one backward through the chunk's retained output graph (Jᵀ u).
     """
 
+    @second_order_kernels()
     def _build(self, X: Tensor, y: Tensor) -> tuple[dict[str, Tensor], Callable]:
         def outputs(p: dict[str, Tensor]) -> Tensor:
             return functional_call(self._module, (p, self.buffers), (X,))

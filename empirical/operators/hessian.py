@@ -34,9 +34,11 @@ from numpy.typing import NDArray
 from torch import Tensor, nn
 from torch.func import functional_call, grad, vjp, vmap
 
-from eoss.empirical.losses import Loss
+from eoss.empirical.losses import Loss, PerSampleFn, get_loss
+from eoss.empirical.operators.kernels import second_order_kernels
 from eoss.empirical.operators.params import (
     BNMode,
+    cast_inputs,
     detached_buffers,
     detached_params,
     flatten,
@@ -74,8 +76,10 @@ class HessianOperator(scipy.sparse.linalg.LinearOperator):
 
     Args:
         model: Network evaluated as ``model(X)`` with outputs (n, C). Not modified.
-        loss: Per-sample loss convention.
-        X: Inputs (n, ...); cast to the parameters' dtype and device.
+        loss: Per-sample loss convention, loss name or per-sample callable
+            (:func:`eoss.empirical.losses.get_loss`).
+        X: Inputs (n, ...), moved to the parameters' device; floating inputs are
+            cast to their dtype, integer ones (token ids) keep theirs.
         y: Integer labels (n,) or float targets.
         chunk_size: Rows per chunk (None: all rows in one chunk).
         n_total: The N of the 1/N weight (default: the number of rows of X); pass
@@ -83,8 +87,14 @@ class HessianOperator(scipy.sparse.linalg.LinearOperator):
         bn_mode: BatchNorm regime, ``"eval"`` (running statistics) or ``"train"``
             (statistics of each chunk; then the operator depends on chunking).
         params: Linearisation point (default: detached copies of the model's
-            trainable parameters). Keys must be parameter names of ``model``.
+            trainable parameters; frozen ones, ``requires_grad=False``, are
+            constants and not part of the Hessian). Keys must be parameter names
+            of ``model``.
         retain_graphs: Keep each chunk's gradient graph between products.
+        decompose_norms: Evaluate through vmap-safe normalisation layers
+            (:func:`eoss.empirical.operators.params.private_module`); False keeps
+            the fused kernels, exact for :meth:`matvec_torch` but not for the
+            vmapped :meth:`matmat_torch`.
 
     Raises:
         ValueError: On empty data, mismatched rows or a bad ``chunk_size``.
@@ -93,7 +103,7 @@ class HessianOperator(scipy.sparse.linalg.LinearOperator):
     def __init__(
         self,
         model: nn.Module,
-        loss: Loss,
+        loss: Loss | str | PerSampleFn,
         X: Tensor,
         y: Tensor,
         *,
@@ -102,6 +112,7 @@ class HessianOperator(scipy.sparse.linalg.LinearOperator):
         bn_mode: BNMode = "eval",
         params: dict[str, Tensor] | None = None,
         retain_graphs: bool = True,
+        decompose_norms: bool = True,
     ) -> None:
         if X.shape[0] == 0 or X.shape[0] != y.shape[0]:
             raise ValueError(
@@ -114,13 +125,13 @@ class HessianOperator(scipy.sparse.linalg.LinearOperator):
         self.buffers = detached_buffers(model)
         self.device = infer_device(self.params)
         self.torch_dtype = infer_dtype(self.params)
-        self.loss = loss
+        self.loss = get_loss(loss)
         self.n_rows = int(X.shape[0])
         self.n_total = self.n_rows if n_total is None else int(n_total)
         self.dim = num_params(self.params)
         self.retain_graphs = retain_graphs
-        self._module = private_module(model, bn_mode)
-        X = X.to(device=self.device, dtype=self.torch_dtype)
+        self._module = private_module(model, bn_mode, decompose_norms=decompose_norms)
+        X = cast_inputs(X, torch.empty(0, dtype=self.torch_dtype, device=self.device))
         y = y.to(self.device)
         if y.is_floating_point():
             y = y.to(self.torch_dtype)
@@ -135,6 +146,7 @@ class HessianOperator(scipy.sparse.linalg.LinearOperator):
         super().__init__(dtype=dtype, shape=(self.dim, self.dim))
 
     # ------------------------------------------------------------------ loss
+    @second_order_kernels()
     def chunk_loss(self, params: dict[str, Tensor], X: Tensor, y: Tensor) -> Tensor:
         r"""The chunk's share :math:`\frac1N \sum_{n \in \text{chunk}} \ell_n`.
 
@@ -149,6 +161,7 @@ class HessianOperator(scipy.sparse.linalg.LinearOperator):
         out = functional_call(self._module, (params, self.buffers), (X,))
         return self.loss.mean(out, y, self.n_total)
 
+    @second_order_kernels()
     def _build(self, X: Tensor, y: Tensor) -> tuple[dict[str, Tensor], Callable]:
         g, fn = vjp(lambda p: grad(self.chunk_loss)(p, X, y), self.params)
         return g, fn
@@ -161,6 +174,7 @@ class HessianOperator(scipy.sparse.linalg.LinearOperator):
         return self._vjps
 
     # -------------------------------------------------------------- products
+    @second_order_kernels()
     def _apply(self, v: dict[str, Tensor], batched: bool) -> Tensor:
         fns = self._chunk_vjps()
         total: Tensor | None = None

@@ -11,12 +11,15 @@ one flat vector of length P (concatenation of ``p.reshape(-1)`` in
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Literal
 
 import numpy as np
 import torch
 from torch import Tensor, nn
+
+from eoss.empirical.operators.normalization import vmap_safe_norms
 
 BNMode = Literal["eval", "train"]
 
@@ -61,8 +64,29 @@ def infer_dtype(params: Mapping[str, Tensor]) -> torch.dtype:
     return dtypes.pop()
 
 
+def cast_inputs(X: Tensor, like: Tensor) -> Tensor:
+    """Inputs on the parameters' device; floating ones also in their dtype.
+
+    Integer inputs (token ids for ``nn.Embedding``) and booleans keep their dtype.
+
+    Args:
+        X: Inputs.
+        like: A tensor with the parameters' dtype and device.
+
+    Returns:
+        ``X`` moved (and cast when floating).
+    """
+    if X.is_floating_point():
+        return X.to(device=like.device, dtype=like.dtype)
+    return X.to(like.device)
+
+
 def detached_params(model: nn.Module) -> dict[str, Tensor]:
     """Detached copies of the trainable parameters, in ``named_parameters`` order.
+
+    Frozen parameters (``requires_grad=False``) are left out: the Hessian is taken
+    with respect to the trainable ones only, and the frozen ones enter the private
+    module copy as constants.
 
     Args:
         model: The caller's network (left untouched).
@@ -87,18 +111,27 @@ def detached_buffers(model: nn.Module) -> dict[str, Tensor]:
     return {k: b.detach().clone() for k, b in model.named_buffers()}
 
 
-def private_module(model: nn.Module, bn_mode: BNMode) -> nn.Module:
-    """A deep copy of ``model`` in the requested BatchNorm regime.
+def private_module(
+    model: nn.Module, bn_mode: BNMode, *, decompose_norms: bool = True
+) -> nn.Module:
+    """A deep copy of ``model`` in the requested BatchNorm regime, safe under vmap.
 
     ``"eval"``: every module in eval mode (BatchNorm uses its running statistics,
     dropout is off). ``"train"``: BatchNorm normalises with the statistics of the
     rows it is given and does **not** update running statistics
     (``track_running_stats`` is switched off on the copy); dropout stays off (a
-    random loss has no Hessian), everything else in train mode.
+    random loss has no Hessian), everything else in eval mode. Normalisation
+    layers whose fused kernels give wrong second derivatives under
+    :func:`torch.func.vmap` are then replaced by decomposed equivalents with the
+    same parameter names (see :mod:`eoss.empirical.operators.normalization`), so
+    the parameter layout is unchanged.
 
     Args:
         model: The caller's network (not modified).
         bn_mode: ``"eval"`` or ``"train"``.
+        decompose_norms: Replace the normalisation layers that are wrong under
+            vmap (False keeps the fused kernels: exact without vmap, used as the
+            reference of the batched operators' self-check).
 
     Returns:
         The private copy.
@@ -117,7 +150,44 @@ def private_module(model: nn.Module, bn_mode: BNMode) -> nn.Module:
             if isinstance(sub, _BN_TYPES):
                 sub.train()
                 sub.track_running_stats = False
-    return module
+    return vmap_safe_norms(module) if decompose_norms else module
+
+
+@contextmanager
+def kept_modes(model: nn.Module) -> Iterator[nn.Module]:
+    """Restore every module's own ``training`` flag when the block exits.
+
+    Args:
+        model: The caller's network.
+
+    Yields:
+        ``model``, unchanged.
+    """
+    modes = [(sub, sub.training) for sub in model.modules()]
+    try:
+        yield model
+    finally:
+        for sub, training in modes:
+            sub.training = training
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Put ``model`` in eval mode inside the block; restore every module's flag.
+
+    ``model.train(was_training)`` would overwrite the modes of all submodules
+    (e.g. switch a BatchNorm the caller keeps in eval mode back to train); this
+    restores each module's own ``training`` flag instead, also on error.
+
+    Args:
+        model: The caller's network.
+
+    Yields:
+        ``model``, in eval mode.
+    """
+    with kept_modes(model):
+        model.eval()
+        yield model
 
 
 def num_params(params: Mapping[str, Tensor]) -> int:

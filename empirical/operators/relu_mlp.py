@@ -161,6 +161,8 @@ class ReluMLPHessian:
         T: Tensor,
     ) -> None:
         layout = mlp_layout(model, list(params))
+        if not loss.is_builtin:
+            raise ValueError("the closed-form HVP needs a built-in loss, not callables")
         if layout is None:
             raise ValueError(
                 "the closed-form HVP needs nn.Sequential(nn.Flatten(), nn.Linear, "

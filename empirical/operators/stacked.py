@@ -22,9 +22,11 @@ from torch import Tensor, nn
 from torch.func import functional_call, grad, vjp, vmap
 
 from eoss.empirical.losses import Loss
+from eoss.empirical.operators.kernels import second_order_kernels
 from eoss.empirical.operators.params import flatten, prepare_targets, unflatten
 
 
+@second_order_kernels()
 def output_dim(module: nn.Module, params: dict, buffers: dict, x: Tensor) -> int:
     """Number of outputs C of the network (one forward pass on a few rows).
 
@@ -71,6 +73,7 @@ class StackedBatchHessian:
         T: Vmappable targets from :func:`stacked_targets`.
     """
 
+    @second_order_kernels()
     def __init__(
         self,
         module: nn.Module,
@@ -110,7 +113,7 @@ class StackedBatchHessian:
             (K, p).
         """
         self.n_matvecs += 1
-        with torch.no_grad():
+        with torch.no_grad(), second_order_kernels():
             if self.K == 1:
                 return flatten(self._vjp(unflatten(V[0], self.params))[0]).unsqueeze(0)
             out = self._vjp(unflatten(V, self.params, batch_dims=1))[0]

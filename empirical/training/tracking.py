@@ -35,6 +35,7 @@ from torch import Tensor, nn
 
 from eoss.empirical.data.arrays import ArrayDataset
 from eoss.empirical.losses import Loss
+from eoss.empirical.operators.params import eval_mode, kept_modes
 from eoss.empirical.rng import numpy_rng
 from eoss.empirical.training.config import TrackConfig
 from eoss.empirical.training.rows import (
@@ -60,7 +61,10 @@ QUANTITIES = (
 def evaluate(
     model: nn.Module, loss: Loss, data: ArrayDataset, chunk: int
 ) -> tuple[float, float | None]:
-    """Mean loss L and accuracy over a data set, in eval mode (mode restored).
+    """Mean loss L and accuracy over a data set, in eval mode.
+
+    Every module's own train/eval flag is restored afterwards
+    (:func:`eoss.empirical.operators.params.eval_mode`).
 
     Args:
         model: The network.
@@ -71,17 +75,14 @@ def evaluate(
     Returns:
         (L, accuracy); accuracy is None for float targets.
     """
-    was_training = model.training
-    model.eval()
-    try:
-        total, correct = 0.0, 0
+    total, correct = 0.0, 0
+    with eval_mode(model):
         for X, y in data.chunks(chunk):
             out = model(X)
             total += float(loss.per_sample(out, y).sum())
             if not y.is_floating_point():
-                correct += int((out.argmax(dim=1) == y).sum())
-    finally:
-        model.train(was_training)
+                hit = (out.argmax(dim=-1) == y).double()  # per token for (N, T) y
+                correct += float(hit.reshape(len(y), -1).mean(dim=1).sum())
     n = len(data)
     return total / n, (None if data.y.is_floating_point() else correct / n)
 
@@ -136,6 +137,10 @@ class Tracker:
     ) -> list[Row]:
         """Run the measurements due at ``step`` (the model is not modified).
 
+        Parameters, buffers and every module's train/eval flag are as before
+        (the estimators work on private copies; the flags are also restored
+        here, module by module).
+
         Args:
             step: Number of updates taken so far.
             model: The network at θ_step.
@@ -146,10 +151,12 @@ class Tracker:
             The rows, in measurement order.
         """
         out: list[Row] = []
-        for q in self.due(step):
-            if q == StepSharpnessRow.table and step_batch is None:
-                continue
-            out.append(getattr(self, f"_{q}")(step, model, batch_size, step_batch))
+        with kept_modes(model):
+            for q in self.due(step):
+                if q == StepSharpnessRow.table and step_batch is None:
+                    continue
+                row = getattr(self, f"_{q}")(step, model, batch_size, step_batch)
+                out.append(row)
         return out
 
     def _eval(self, step: int, model: nn.Module, b: int, batch: Any) -> EvalRow:
