@@ -92,9 +92,39 @@ def load_for_config(
     """
     from eoss.empirical.data.loading import load_train_test
 
+    check_data_size(cfg)
     if cfg.name == "cifar10":
         root = ensure_cifar10(root, download=download)
     return load_train_test(cfg, seed=seed, root=root)
+
+
+def check_data_size(cfg: DataConfig) -> None:
+    """Refuse a data set that cannot fit in memory, before reading or drawing it.
+
+    Synthetic sets are ``(n_train + n_test) × input_dim`` values; an ``.npz`` is
+    sized by its members' uncompressed sizes (a small compressed file can hold
+    huge arrays); CIFAR-10 is bounded by its 60,000 images.
+
+    Args:
+        cfg: The data config.
+
+    Raises:
+        ValueError: If it would not fit.
+    """
+    import zipfile
+
+    from eoss.analysis.cli.limits import check_memory, check_rows
+
+    if cfg.name == "synthetic":
+        n = cfg.n_train + (cfg.n_test if cfg.n_test is not None else cfg.n_train)
+        check_rows(n, cfg.input_dim, f"the synthetic data set ({n} rows)")
+    elif cfg.name == "npz" and cfg.path and Path(cfg.path).is_file():
+        try:
+            with zipfile.ZipFile(cfg.path) as zf:
+                size = sum(info.file_size for info in zf.infolist())
+        except (zipfile.BadZipFile, OSError):
+            return  # load_npz gives the precise message
+        check_memory(2.0 * size, f"the arrays of {cfg.path}")
 
 
 def load_dataset(

@@ -215,6 +215,8 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.at is not None and args.topic not in ("diagonal-network", "all"):
         raise UsageError("--at applies only to the diagonal-network topic")
+    if args.seed < 0:
+        raise UsageError(f"--seed must be >= 0, got {args.seed}")
     if args.topic in ("diagonal-network", "all"):
         _checked_point(args)  # bad input fails before any work or progress output
     names = TOPICS[:-1] if args.topic == "all" else (args.topic,)

@@ -7,8 +7,11 @@ Subcommands live in :mod:`eoss.analysis.cli`, one module each, listed in
 inside handlers so that ``eoss --help`` stays fast.
 
 Bad input never produces a traceback: argparse errors, :class:`ValueError`,
-:class:`FileNotFoundError` and :class:`UsageError` become one line on stderr and
-exit code 2.
+:class:`FileNotFoundError` (and the other "this path is wrong" errors:
+:class:`FileExistsError`, :class:`IsADirectoryError`, :class:`NotADirectoryError`,
+:class:`PermissionError`), a run folder locked by another process
+(:class:`~eoss.analysis.records.lock.RunLockedError`) and :class:`UsageError`
+become one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import sys
 from collections.abc import Sequence
 
 from eoss import __version__
+from eoss.analysis.records.lock import RunLockedError
 
 #: The subcommand modules of ``eoss`` (in :mod:`eoss.analysis.cli`), in help order.
 COMMANDS = (
@@ -84,6 +88,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_BAD_INPUT = (
+    UsageError,
+    ValueError,
+    FileNotFoundError,
+    FileExistsError,
+    IsADirectoryError,
+    NotADirectoryError,
+    PermissionError,
+    RunLockedError,
+)
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return " ".join(text.split())
@@ -102,6 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # set the policy before torch is first imported.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     argv = list(sys.argv[1:] if argv is None else argv)
+    from eoss.analysis.cli.children import die_with_parent
+
+    die_with_parent()
     try:
         args = build_parser().parse_args(argv)
         return int(args.handler(args) or 0)
@@ -110,9 +129,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _ParseError as exc:
         print(_one_line(exc), file=sys.stderr)
         return 2
-    except (UsageError, ValueError, FileNotFoundError, NotADirectoryError) as exc:
+    except _BAD_INPUT as exc:
         prefix = f"eoss {argv[0]}" if argv else "eoss"
         print(f"{prefix}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except MemoryError as exc:  # a size that passed the up-front checks
+        prefix = f"eoss {argv[0]}" if argv else "eoss"
+        print(f"{prefix}: error: out of memory ({_one_line(exc)})", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into `head` and closed early
         _silence_stdout()

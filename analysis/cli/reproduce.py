@@ -68,12 +68,17 @@ def handle(args: argparse.Namespace) -> int:
     """
     from eoss.analysis import records
     from eoss.analysis.cli.plan import describe, get_preset, inputs_of, plan
+    from eoss.analysis.cli.train import resolve_device
 
     preset = get_preset(args.preset)
     root = Path(args.runs_root or f"reports/runs/reproduce-{preset.name}")
     out = Path(args.out or f"reports/eoss-{preset.name}")
-    if preset.study is not None:
-        _check_data_root(args.data_root)
+    records.check_output_dir(root, "--runs-root")
+    records.check_output_dir(out, "--out")
+    if args.device is not None:
+        resolve_device(args.device)
+    if _needs_cifar(preset):
+        _check_data_root(args.data_root, fetch=not args.dry_run)
     stages = plan(preset, root, out, data_root=args.data_root, device=args.device)
     if args.dry_run:
         for st in stages:
@@ -113,10 +118,41 @@ def handle(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _check_data_root(flag: str | None) -> None:
-    from eoss.analysis.cli.data_root import resolve_data_root
+def _needs_cifar(preset: Any) -> bool:
+    """Whether the preset's training study reads CIFAR-10."""
+    from eoss.analysis.cli.plan import compose
 
-    resolve_data_root(flag)
+    study = preset.study
+    if study is None:
+        return False
+    return compose(study.preset, study.base)["data"]["name"] == "cifar10"
+
+
+def _check_data_root(flag: str | None, *, fetch: bool) -> None:
+    """The CIFAR-10 data root, checked before any stage runs.
+
+    Args:
+        flag: ``--data-root`` (else ``$EOSS_DATA_ROOT``).
+        fetch: Make sure the batches are there (downloading them if needed);
+            a dry run only checks that the root is given and is a folder.
+
+    Raises:
+        FileNotFoundError: If no root is given or the data cannot be had.
+        ValueError: If the root is a file.
+    """
+    from eoss.analysis.cli.data_root import ENV_VAR, ensure_cifar10, resolve_data_root
+
+    root = resolve_data_root(flag)
+    if root is None:
+        raise FileNotFoundError(
+            f"this preset trains on CIFAR-10: pass --data-root DIR or set {ENV_VAR}"
+        )
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"--data-root {root} is a file, not a folder")
+    if fetch:
+        ensure_cifar10(root)
+    elif not root.is_dir():
+        raise FileNotFoundError(f"--data-root {root} does not exist")
 
 
 def _execute(stages: list[Any]) -> tuple[list[dict[str, Any]], list[str]]:

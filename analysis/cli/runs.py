@@ -12,12 +12,17 @@ first) at the end; ``failed`` on an unexpected exception. A run killed with
 SIGKILL stays ``running``; ``--resume`` continues it from its last checkpoint and
 drops the records newer than that checkpoint (they are regenerated; on the CPU
 identically).
+
+Every writer holds the run folder's lock (:mod:`eoss.analysis.records.lock`) from
+creation (or the start of a resume) to the final status. Everything that can be
+refused is checked before a folder is made or a file rewritten
+(:func:`preflight`): a resume whose config, data or model differ from the
+recorded ones, or whose checkpoint does not load, leaves the run untouched.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +31,6 @@ from eoss.analysis import records
 from eoss.analysis.cli.overrides import from_dict, to_dict
 from eoss.analysis.cli.progress import ProgressBar, StopRequest
 from eoss.analysis.records.checkpoints import (
-    CKPT_DIR,
     CheckpointKeeper,
     checkpoint_path,
     checkpoint_steps,
@@ -86,10 +90,19 @@ def load_state(run_dir: str | Path, step: int | None = None) -> tuple[int, dict]
 
     Raises:
         FileNotFoundError: If the run has no (such) checkpoint.
+        ValueError: If the step's state is marked diverged, or unreadable.
     """
+    if not Path(run_dir).is_dir():
+        raise FileNotFoundError(f"no run directory at {run_dir}")
     steps = checkpoint_steps(run_dir)
+    if step is not None and step in records.diverged_steps(run_dir):
+        good = [s for s in steps if s < step]
+        raise ValueError(
+            f"the checkpoint of {run_dir} at step {step} is marked diverged; "
+            + (f"the last good one is step {good[-1]}" if good else "none is good")
+        )
     if not steps:
-        raise FileNotFoundError(f"{run_dir} has no checkpoints")
+        raise FileNotFoundError(f"{run_dir} has no (good) checkpoints")
     if step is None:
         step = steps[-1]
     if step not in steps:
@@ -167,8 +180,70 @@ def create_run(
     env = records.env_info(device=ctx.device, seeds=stream_table(cfg.seed, STREAMS))
     env["data_root"] = None if ctx.data_root is None else str(ctx.data_root)
     env["data"] = data[0].provenance
+    env["data_sha256"] = data_digest(data[0])
+    env["config_hash"] = records.config_hash(to_dict(cfg))
     env.update(extra_env or {})
     return records.RunDir.create(out, "train", to_dict(cfg), name=name, env=env)
+
+
+def data_digest(data: ArrayDataset) -> str:
+    """SHA-256 of a data set's arrays (inputs, then targets), as recorded at create.
+
+    Args:
+        data: The training set.
+
+    Returns:
+        The hex digest.
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    for t in (data.X, data.y):
+        arr = t.detach().cpu().contiguous().numpy()
+        h.update(f"{arr.dtype}{arr.shape}".encode())
+        h.update(memoryview(arr).cast("B"))
+    return h.hexdigest()
+
+
+def preflight(
+    cfg: TrainConfig,
+    data: tuple[ArrayDataset, ArrayDataset | None],
+    device: str,
+    state: dict[str, Any] | None = None,
+) -> None:
+    """Everything that would make a run fail at its start, checked up front.
+
+    Sizes against memory, batch sizes against the data, the model on the data
+    (built and evaluated once) and the checkpoint state on the model.
+
+    Args:
+        cfg: The config.
+        data: (train, test).
+        device: Torch device.
+        state: A checkpoint state to continue from.
+
+    Raises:
+        ValueError: With a one-line reason.
+    """
+    import torch
+
+    from eoss.analysis.cli.limits import check_problem
+    from eoss.empirical.training.trainer import Trainer, check_fit
+
+    train = data[0]
+    n_out, n = train.num_classes, len(train)
+    check_problem(cfg.model, train.input_shape, n_out, n, cfg.dtype)
+    check_fit(cfg, len(train), state)
+    try:
+        trainer = Trainer(cfg, train, None, torch.device(device))
+    except RuntimeError as exc:
+        first = " ".join(str(exc).split())[:200]
+        raise ValueError(
+            f"model {cfg.model.name} cannot run on inputs of shape "
+            f"{train.input_shape} with {train.num_classes} outputs: {first}"
+        ) from None
+    if state is not None:
+        trainer.load_state_dict(state)
 
 
 def execute(
@@ -241,78 +316,3 @@ def _record_failure(run: records.RunDir, exc: BaseException, seconds: float) -> 
         last_checkpoint=(checkpoint_steps(run.path) or [None])[-1],
         seconds=seconds,
     )
-
-
-def prepare_resume(
-    run_dir: str | Path,
-) -> tuple[records.RunDir, TrainConfig, dict | None]:
-    """Open a run for ``--resume``: newest checkpoint, metrics cut back to it.
-
-    Args:
-        run_dir: The run directory.
-
-    Returns:
-        (run, config, state or None when the run has no checkpoint yet).
-    """
-    from eoss.empirical.training.rows import EventRow
-
-    run = records.RunDir.open(run_dir)
-    cfg = load_run_config(run_dir)
-    for tmp in (run.path / CKPT_DIR).glob(".step_*.tmp"):  # left by a kill
-        records.delete_file(tmp)
-    steps = checkpoint_steps(run_dir)
-    state = None if not steps else load_state(run_dir, steps[-1])[1]
-    start = 0 if state is None else int(state["step"])
-    old = [r.get("step") for r in run.records()]
-    records.rewrite_jsonl(run.path / "metrics.jsonl", lambda r: _kept(r, start))
-    last_seen = max((s for s in old if s is not None), default=None)
-    run.append_row(EventRow(start, "resume", last_seen, start))
-    return run, cfg, state
-
-
-def _kept(rec: dict[str, Any], start: int) -> bool:
-    """Records older than the resume step, and the log of earlier resumes/forks."""
-    lineage = rec.get("table") == "event" and rec.get("kind") in ("resume", "fork")
-    return lineage or int(rec.get("step", 0)) < start
-
-
-FORK_FIXED = ("model", "data", "seed", "dtype", "loss")
-
-
-def fork_config(
-    src: TrainConfig,
-    sets: list[str],
-    step: int,
-    *,
-    target: Mapping[str, Any] | None = None,
-) -> tuple[TrainConfig, dict[str, Any]]:
-    """The config of a fork: the source's (or ``target``) with ``--set`` overrides.
-
-    Args:
-        src: The source run's config.
-        sets: ``key=value`` overrides (lr, batch_size, steps, schedule, ...).
-        step: The step the fork starts from.
-        target: A config for the fork (``eoss train --fork RUN --config FILE``,
-            e.g. composed by ``eoss reproduce``) instead of the source's; it must
-            agree with the source on the fields a fork cannot change.
-
-    Returns:
-        (new config, {field: (old, new)} of the changed top-level fields).
-
-    Raises:
-        ValueError: If an override changes the model, data, seed, dtype or
-            loss (the checkpoint would not fit), or steps ≤ the fork step.
-    """
-    from eoss.analysis.cli.overrides import apply_overrides
-    from eoss.empirical.training.config import TrainConfig
-
-    old = to_dict(src)
-    cfg = apply_overrides(TrainConfig, old if target is None else dict(target), sets)
-    new = to_dict(cfg)
-    changed = {k: (old[k], new[k]) for k in new if old[k] != new[k]}
-    bad = sorted(set(changed) & set(FORK_FIXED))
-    if bad:
-        raise ValueError(f"a fork cannot change {', '.join(bad)} (the state must fit)")
-    if cfg.steps <= step:
-        raise ValueError(f"steps={cfg.steps} must exceed the fork step {step}")
-    return cfg, changed

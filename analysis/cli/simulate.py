@@ -233,11 +233,15 @@ def run_gap(args: argparse.Namespace) -> int:
     import numpy as np
 
     from eoss.analysis import records
+    from eoss.analysis.cli.limits import check_memory
     from eoss.analysis.cli.overrides import to_dict
 
     cfg = build_config(args)
     config = to_dict(cfg)
     out = Path(args.out) if args.out else _default_out(config)
+    records.check_output_dir(out)
+    rows = (cfg.rank or 10) * (cfg.n + max(cfg.batch_sizes))  # sample factors
+    check_memory(2.0 * 8 * cfg.dim * rows, f"dim={cfg.dim} with n={cfg.n}")
     out.mkdir(parents=True, exist_ok=True)
     doc: dict[str, Any] = {"kind": NAME, "config": config, "status": "running"}
     doc["rows"] = []

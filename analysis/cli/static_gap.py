@@ -96,7 +96,8 @@ def handle(args: argparse.Namespace) -> int:
         0 on success.
 
     Raises:
-        ValueError: On bad sizes or K.
+        ValueError: On bad sizes, K, tol or seed, a step given twice, or an
+            output folder that cannot be made.
     """
     from eoss.analysis import records
     from eoss.analysis.cli.runs import load_model, parse_run_spec
@@ -106,9 +107,21 @@ def handle(args: argparse.Namespace) -> int:
         raise ValueError(
             f"--batches must be >= 2 (for a standard error), got {args.batches}"
         )
+    if not (0 < args.tol < 1):
+        raise ValueError(f"--tol must be in (0, 1), got {args.tol}")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
     run_dir, step = parse_run_spec(args.run)
+    if step is not None and args.checkpoint is not None and step != args.checkpoint:
+        raise ValueError(
+            f"{args.run} names step {step} but --checkpoint says {args.checkpoint}; "
+            "give one of them"
+        )
     step = args.checkpoint if args.checkpoint is not None else step
     spec = str(run_dir) if step is None else f"{run_dir}:{step}"
+    if args.name is not None:
+        records.check_name(args.name)
+    records.check_output_dir(args.out)
     device = resolve_device(args.device)
     model, cfg, step, train = load_model(spec, device=device, data_root=args.data_root)
     if sizes[-1] > len(train):
@@ -116,6 +129,8 @@ def handle(args: argparse.Namespace) -> int:
             f"batch size {sizes[-1]} exceeds the {len(train)} training points"
         )
     config = _config(args, run_dir, step, sizes, cfg, len(train))
+    path = records.planned_path(args.out, "static-gap", config, args.name)
+    records.check_output_dir(path, "output folder", new=True)
     env = records.env_info(device=device)
     env["data"] = train.provenance
     out = records.RunDir.create(args.out, "static-gap", config, name=args.name, env=env)
@@ -123,6 +138,7 @@ def handle(args: argparse.Namespace) -> int:
         rows, full = _measure(out, model, cfg, train, config, quiet=args.quiet)
     except BaseException as exc:
         out.set_status("failed", reason=" ".join(str(exc).split()))
+        out.unlock()
         raise
     finally:
         out.close()
@@ -130,7 +146,14 @@ def handle(args: argparse.Namespace) -> int:
     records.write_json(
         out.path / "static_gap.json", {"config": config, "fullbs": full, "rows": rows}
     )
-    out.set_status("finished", n_rows=len(rows))
+    n_bad = sum(r["n_batches"] - r["n_converged"] for r in rows)
+    out.set_status(
+        "finished",
+        n_rows=len(rows),
+        fullbs_converged=full["converged"],
+        n_unconverged=n_bad,
+    )
+    out.unlock()
     print(out.path)
     return 0
 
@@ -188,6 +211,8 @@ def _measure(
     }
     out.append("fullbs", {"step": config["step"], **full})
     _say(quiet, f"FullBS {fs.fullbs:.5g} (residual {fs.residual:.2g})")
+    if not fs.converged:
+        _warn(f"FullBS did not converge (residual {fs.residual:.3g} > tol {tol:g})")
     rows = []
     for b in config["batch_sizes"]:
         res = minibatch_sharpness(
@@ -210,6 +235,12 @@ def _measure(
             f"b={b}: MiniBS {row['minibs']:.5g} ± {row['minibs_se']:.2g}, "
             f"gap {row['gap']:.4g}, gap_cv {row['gap_cv']:.4g}",
         )
+        if row["n_converged"] < row["n_batches"]:
+            _warn(
+                f"b={b}: {row['n_batches'] - row['n_converged']} of "
+                f"{row['n_batches']} batch solves did not converge "
+                f"(max residual {row['residual_max']:.3g})"
+            )
     return rows, full
 
 
@@ -233,6 +264,11 @@ def _row(b: int, k: int, res: Any, fullbs: float) -> dict[str, Any]:
         "n_matvecs": res.n_matvecs,
         "seconds": res.seconds,
     }
+
+
+def _warn(text: str) -> None:
+    """A warning on stderr, printed even with ``--quiet``."""
+    print(f"eoss static-gap: warning: {text}", file=sys.stderr, flush=True)
 
 
 def _say(quiet: bool, text: str) -> None:

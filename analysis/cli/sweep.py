@@ -12,7 +12,10 @@ values), written to ``<out>/points/<point>.json``, and run as
 writing ``<out>/train/<point>/`` (whose ``config.json`` equals the point's file).
 Re-running the same command skips finished (or diverged) points, resumes
 interrupted or killed ones from their last checkpoint (``eoss train --resume``),
-and starts the rest. ``<out>/sweep.json`` indexes the points (typed overrides,
+and starts the rest. The children die with the sweep (even a ``kill -9`` of it:
+:mod:`eoss.analysis.cli.children`), and the sweep folder and every run folder are
+locked, so a second sweep on the same folder is refused instead of training
+alongside. ``<out>/sweep.json`` indexes the points (typed overrides,
 config file, run folder, status, exit code, last error line) and is rewritten
 atomically as points complete.
 """
@@ -31,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eoss.analysis.cli.children import child_env, terminate_all
 from eoss.analysis.cli.train import add_run_arguments, base_config, resolve_device
 
 NAME = "sweep"
@@ -85,6 +89,10 @@ def parse_grid(items: list[str]) -> list[tuple[str, list[str]]]:
             raise ValueError(f"--grid expects KEY=V1,V2,..., got {item!r}")
         if any(k == key.strip() for k, _ in out):
             raise ValueError(f"--grid key {key.strip()!r} given twice")
+        dup = sorted({v for v in vals if vals.count(v) > 1})
+        if dup:
+            repeated = ", ".join(dup)
+            raise ValueError(f"--grid {key.strip()}: value(s) {repeated} repeated")
         out.append((key.strip(), vals))
     return out
 
@@ -136,7 +144,13 @@ def typed_grid(grid: list[tuple[str, list[str]]]) -> list[tuple[str, list[Any]]]
     out = []
     for key, texts in grid:
         hint = field_type(TrainConfig, key)
-        out.append((key, [parse_text(t, hint, key) for t in texts]))
+        values = [parse_text(t, hint, key) for t in texts]
+        for i, v in enumerate(values):
+            if v in values[:i]:
+                raise ValueError(
+                    f"--grid {key}: {texts[i]!r} repeats {texts[values.index(v)]!r}"
+                )
+        out.append((key, values))
     return out
 
 
@@ -223,6 +237,10 @@ def _status(run_dir: Path) -> str:
 def handle(args: argparse.Namespace) -> int:
     """Run ``eoss sweep``.
 
+    Every point is resolved and checked (config, data, model, sizes) before the
+    first folder or file is written; the sweep folder is then locked against a
+    second ``eoss sweep`` on it.
+
     Args:
         args: Parsed arguments.
 
@@ -230,16 +248,50 @@ def handle(args: argparse.Namespace) -> int:
         0 when every point finished or diverged, 1 otherwise.
 
     Raises:
-        ValueError: On ``--jobs`` < 1.
+        ValueError: On ``--jobs`` < 1, or a point that cannot run.
     """
-    if args.jobs < 1:
-        raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
-    device = resolve_device(args.device)
     from eoss.analysis import records
 
+    if args.jobs < 1:
+        raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
     out = Path(args.out)
+    records.check_output_dir(out)
+    device = resolve_device(args.device)
+    planned = plan(args)
+    _preflight(args, planned, device)
+    out.mkdir(parents=True, exist_ok=True)
+    with records.RunLock(out):
+        return _run_points(args, planned, device, out)
+
+
+def _preflight(args: argparse.Namespace, points: list[SweepPoint], device: str) -> None:
+    """Load each distinct data set once and check every point against it."""
+    from eoss.analysis.cli.data_root import load_for_config, resolve_data_root
+    from eoss.analysis.cli.overrides import from_dict
+    from eoss.analysis.cli.runs import preflight
+    from eoss.analysis.records.io import dumps
+    from eoss.empirical.training.config import TrainConfig
+
+    root = resolve_data_root(args.data_root)
+    cache: dict[str, Any] = {}
+    for point in points:
+        cfg = from_dict(TrainConfig, dict(point.config))
+        key = dumps([cfg.data, cfg.seed if cfg.data.seed is None else None])
+        if key not in cache:
+            cache[key] = load_for_config(cfg.data, seed=cfg.seed, root=root)
+        try:
+            preflight(cfg, cache[key], device)
+        except ValueError as exc:
+            raise ValueError(f"point {point.name}: {exc}") from None
+
+
+def _run_points(
+    args: argparse.Namespace, planned: list[SweepPoint], device: str, out: Path
+) -> int:
+    from eoss.analysis import records
+
     points = []
-    for point in plan(args):
+    for point in planned:
         path = config_path(out, point.name)
         records.write_json(path, point.config)
         run_dir = out / "train" / point.name
@@ -254,8 +306,11 @@ def handle(args: argparse.Namespace) -> int:
         )
     runner = _Runner(args, points, device, out / "sweep.json")
     runner.save()
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        list(pool.map(runner.work, points))
+    try:
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            list(pool.map(runner.work, points))
+    finally:
+        terminate_all(runner.procs)
     runner.save()
     print(out / "sweep.json")
     return 0 if all(p["status"] in ("finished", "diverged") for p in points) else 1
@@ -269,7 +324,8 @@ class _Runner:
     ) -> None:
         self.args, self.points, self.device, self.index = args, points, device, index
         self.lock = threading.Lock()
-        self.env = dict(os.environ)
+        self.procs: list[subprocess.Popen] = []
+        self.env = child_env(dict(os.environ))
         threads = max(1, (os.cpu_count() or 1) // args.jobs)
         self.env.setdefault("OMP_NUM_THREADS", str(threads))
         self.env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -279,6 +335,27 @@ class _Runner:
         from eoss.analysis import records
 
         records.write_json(self.index, {"argv": sys.argv, "points": self.points})
+
+    def launch(self, cmd: list[str]) -> tuple[int, str]:
+        """Run one child to its end (it dies with this process).
+
+        Args:
+            cmd: The child's command line.
+
+        Returns:
+            (exit code, its stderr).
+        """
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env,
+        )
+        with self.lock:
+            self.procs.append(proc)
+        _, stderr = proc.communicate()
+        return proc.returncode, stderr
 
     def work(self, point: dict[str, Any]) -> None:
         """Skip, resume or start one point (in a worker thread).
@@ -291,14 +368,18 @@ class _Runner:
             return
         _say(self.args, f"start {point['name']}")
         cmd = _command(self.args, point, self.device)
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=self.env)
-        err = [ln for ln in proc.stderr.strip().split("\n") if ln.strip()]
+        code, stderr = self.launch(cmd)
+        err = [ln for ln in stderr.strip().split("\n") if ln.strip()]
         with self.lock:
-            point["exit_code"] = proc.returncode
+            point["exit_code"] = code
             point["status"] = _status(Path(point["run_dir"]))
             point["message"] = err[-1] if err else None
             self.save()
-        _say(self.args, f"{point['status']} {point['name']}: {point['message']}")
+        text = f"{point['status']} {point['name']}: {point['message']}"
+        if point["status"] in ("finished", "diverged"):
+            _say(self.args, text)
+        else:  # a failure is reported even with --quiet
+            print(f"eoss sweep: {text}", file=sys.stderr, flush=True)
 
 
 def _say(args: argparse.Namespace, text: str) -> None:

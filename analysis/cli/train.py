@@ -47,6 +47,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     add_run_arguments(p)
     p.add_argument("--name", help="run folder name (default: <UTC time>_<hash>)")
+    p.add_argument(
+        "--model",
+        metavar="PKG.MODULE:FACTORY",
+        help="train your own network: a factory returning an nn.Module, called "
+        "as factory() or factory(input_shape, num_classes) (docs/spectral-core.md)",
+    )
     p.set_defaults(handler=handle)
     return p
 
@@ -85,10 +91,10 @@ def resolve_device(arg: str | None) -> str:
         arg: ``--device`` value or None.
 
     Returns:
-        A device string.
+        A device string (``cpu``, ``cuda`` or ``cuda:<index>``).
 
     Raises:
-        ValueError: If the device is malformed or unavailable.
+        ValueError: If the device is malformed, not cpu/cuda, or unavailable.
     """
     import torch
 
@@ -96,10 +102,21 @@ def resolve_device(arg: str | None) -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     try:
         dev = torch.device(arg)
-    except RuntimeError as exc:
-        raise ValueError(f"bad --device {arg!r}: {exc}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {arg}: CUDA is not available on this machine")
+    except (RuntimeError, ValueError, TypeError) as exc:
+        reason = " ".join(str(exc).split())
+        raise ValueError(f"bad --device {arg!r}: {reason}") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device {arg}: only cpu and cuda[:N] are supported")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {arg}: CUDA is not available on this machine")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"--device {arg}: this machine has {torch.cuda.device_count()} "
+                "CUDA device(s)"
+            )
+    if dev.type == "cpu" and dev.index not in (None, 0):
+        raise ValueError(f"--device {arg}: use cpu")
     return str(dev)
 
 
@@ -139,104 +156,138 @@ def handle(args: argparse.Namespace) -> int:
     Raises:
         UsageError: On incompatible options.
     """
+    from eoss.analysis import records
     from eoss.analysis.cli.data_root import resolve_data_root
     from eoss.analysis.cli.runs import RunContext
 
+    if args.fork and (args.preset or args.resume):
+        raise UsageError("--fork takes no --preset or --resume")
+    if args.resume and (args.set or args.data or args.name):
+        raise UsageError("--resume takes no --set, --data or --name")
+    if args.fork and args.data:
+        raise UsageError("--fork keeps the source run's data; drop --data")
+    if args.name is not None:
+        records.check_name(args.name)
+    if not args.resume:
+        records.check_output_dir(args.out)
+    _user_model(args)
     ctx = RunContext(
         device=resolve_device(args.device),
         data_root=resolve_data_root(args.data_root),
         quiet=args.quiet,
     )
-    if args.fork and (args.preset or args.resume):
-        raise UsageError("--fork takes no --preset or --resume")
     if args.resume:
-        if args.set or args.data or args.name:
-            raise UsageError("--resume takes no --set, --data or --name")
         return _resume(Path(args.resume), ctx)
     if args.fork:
         return _fork(args, ctx)
     return _fresh(args, ctx)
 
 
+def _user_model(args: argparse.Namespace) -> None:
+    """``--model pkg.module:factory``, and the factory of a resumed / forked run."""
+    from eoss.analysis.cli.model_factory import register_factory, register_run_model
+
+    if args.model and args.resume:
+        raise UsageError("--resume takes no --model (the run's own is used)")
+    if args.model:  # the factory becomes the config's model.name
+        args.set = [f"model.name={register_factory(args.model)}", *args.set]
+    for stored in (args.resume, args.fork):
+        if stored:
+            register_run_model(stored)
+
+
 def _fresh(args: argparse.Namespace, ctx: Any) -> int:
     from eoss.analysis.cli.data_root import load_for_config
     from eoss.analysis.cli.overrides import apply_overrides
-    from eoss.analysis.cli.runs import create_run, execute
+    from eoss.analysis.cli.runs import create_run, execute, preflight
     from eoss.empirical.training.config import TrainConfig
 
     cfg = apply_overrides(TrainConfig, base_config(args), args.set)
+    _check_new(args, cfg)
     data = load_for_config(cfg.data, seed=cfg.seed, root=ctx.data_root)
+    preflight(cfg, data, ctx.device)
     run = create_run(cfg, args.out, ctx, data, name=args.name)
-    return _report(run.path, execute(run, cfg, ctx, data))
+    try:
+        return _report(run.path, execute(run, cfg, ctx, data))
+    finally:
+        run.unlock()
+
+
+def _check_new(args: argparse.Namespace, cfg: Any) -> None:
+    """The run folder a fresh run or fork would make must not exist yet."""
+    from eoss.analysis import records
+    from eoss.analysis.cli.overrides import to_dict
+
+    path = records.planned_path(args.out, "train", to_dict(cfg), args.name)
+    records.check_output_dir(path, "run folder", new=True)
 
 
 def _resume(run_dir: Path, ctx: Any) -> int:
     from eoss.analysis import records
-    from eoss.analysis.cli.data_root import load_for_config
-    from eoss.analysis.cli.runs import execute, prepare_resume
+    from eoss.analysis.cli.continuation import commit_resume, prepare_resume
+    from eoss.analysis.cli.runs import execute
 
-    status = records.RunDir.open(run_dir).status.get("status")
-    if status in ("finished", "diverged"):
-        print(f"eoss train: {run_dir} already {status}; nothing to do", file=sys.stderr)
-        return 0
-    run, cfg, state = prepare_resume(run_dir)
-    data = load_for_config(cfg.data, seed=cfg.seed, root=ctx.data_root)
-    _check_same_data(run, data[0].provenance)
-    return _report(run.path, execute(run, cfg, ctx, data, state=state))
+    run = records.RunDir.open(run_dir).lock()
+    try:
+        status = run.status.get("status")
+        if status in ("finished", "diverged"):
+            print(
+                f"eoss train: {run_dir} already {status}; nothing to do",
+                file=sys.stderr,
+            )
+            return 0
+        plan = prepare_resume(run, ctx)
+        commit_resume(plan)
+        hist = execute(
+            run, plan.cfg, ctx, plan.data, state=plan.state, protect=plan.protect
+        )
+        return _report(run.path, hist)
+    finally:
+        run.unlock()
 
 
 def _fork(args: argparse.Namespace, ctx: Any) -> int:
+    from eoss.analysis.cli.continuation import fork_config, write_fork_origin
     from eoss.analysis.cli.data_root import load_for_config
     from eoss.analysis.cli.overrides import load_json_config
     from eoss.analysis.cli.runs import (
         create_run,
         execute,
-        fork_config,
         load_run_config,
         load_state,
         parse_run_spec,
+        preflight,
     )
-    from eoss.analysis.records.checkpoints import CheckpointKeeper
-    from eoss.empirical.training.rows import EventRow
 
-    if args.data:
-        raise UsageError("--fork keeps the source run's data; drop --data")
     src_dir, step = parse_run_spec(args.fork)
     src_cfg = load_run_config(src_dir)
     step, state = load_state(src_dir, step)
     target = load_json_config(args.config) if args.config else None
     cfg, changed = fork_config(src_cfg, args.set, step, target=target)
+    _check_new(args, cfg)
     data = load_for_config(cfg.data, seed=cfg.seed, root=ctx.data_root)
-    origin = {"run": str(src_dir.resolve()), "step": step, "set": list(args.set)}
+    preflight(cfg, data, ctx.device, state)
+    origin: dict[str, Any] = {
+        "run": str(src_dir.resolve()),
+        "step": step,
+        "set": list(args.set),
+        "changed": [
+            [key, old, new]
+            for key, (old, new) in changed.items()
+            if key in ("lr", "batch_size")
+        ],
+    }
     if args.config:
         origin["config"] = str(Path(args.config).resolve())
     run = create_run(
         cfg, args.out, ctx, data, name=args.name, extra_env={"fork": origin}
     )
-
-    CheckpointKeeper(run.path, cfg.checkpoint.keep_last).save(step, state)
-    run.append_row(EventRow(step, "fork", origin["run"], step))
-    for key, (old, new) in changed.items():
-        if key in ("lr", "batch_size"):
-            run.append_row(EventRow(step, key, old, new))
-    return _report(run.path, execute(run, cfg, ctx, data, state=state, protect=(step,)))
-
-
-def _check_same_data(run: Any, provenance: dict[str, Any]) -> None:
-    """Warn when a resumed run's data files differ from the recorded ones."""
-    from eoss.analysis import records
-
     try:
-        recorded = records.read_json(run.path / "env.json").get("data", {})
-    except (FileNotFoundError, ValueError):
-        return
-    old, new = recorded.get("files_sha256"), provenance.get("files_sha256")
-    if old and new and old != new:
-        print(
-            "eoss train: warning: the data files differ from the ones this run "
-            "started with (SHA-256 mismatch)",
-            file=sys.stderr,
-        )
+        write_fork_origin(run, cfg, origin, state)
+        hist = execute(run, cfg, ctx, data, state=state, protect=(step,))
+        return _report(run.path, hist)
+    finally:
+        run.unlock()
 
 
 def _report(path: Path, hist: Any) -> int:

@@ -6,6 +6,8 @@
   metrics) and their discovery.
 * :mod:`~eoss.analysis.records.env` -- versions, device, revision, seeds.
 * :mod:`~eoss.analysis.records.checkpoints` -- atomic checkpoints by step.
+* :mod:`~eoss.analysis.records.lock` -- the exclusive writer lock of a run folder.
+* :mod:`~eoss.analysis.records.outputs` -- output locations checked before work.
 * :mod:`~eoss.analysis.records.download` -- checksummed downloads, archives.
 * :mod:`~eoss.analysis.records.reader` -- the one reader of a run's tables.
 
@@ -17,6 +19,8 @@ from eoss.analysis.records.checkpoints import (
     CheckpointKeeper,
     checkpoint_path,
     checkpoint_steps,
+    diverged_path,
+    diverged_steps,
     load_checkpoint,
     save_checkpoint,
 )
@@ -36,7 +40,15 @@ from eoss.analysis.records.io import (
     write_json,
     write_npz,
 )
-from eoss.analysis.records.run_dir import STATUSES, RunDir, iter_run_dirs
+from eoss.analysis.records.lock import RunLock, RunLockedError, lock_holder
+from eoss.analysis.records.outputs import check_output_dir, check_output_file
+from eoss.analysis.records.run_dir import (
+    STATUSES,
+    RunDir,
+    check_name,
+    iter_run_dirs,
+    planned_path,
+)
 
 __all__ = [
     "CKPT_DIR",
@@ -44,11 +56,18 @@ __all__ = [
     "CheckpointKeeper",
     "JsonlWriter",
     "RunDir",
+    "RunLock",
+    "RunLockedError",
     "atomic_write_bytes",
     "checkpoint_path",
+    "check_name",
+    "check_output_dir",
+    "check_output_file",
     "checkpoint_steps",
     "config_hash",
     "delete_file",
+    "diverged_path",
+    "diverged_steps",
     "download_file",
     "dumps",
     "env_info",
@@ -57,6 +76,8 @@ __all__ = [
     "iter_run_dirs",
     "jsonable",
     "load_checkpoint",
+    "lock_holder",
+    "planned_path",
     "read_csv",
     "read_json",
     "read_jsonl",

@@ -1,4 +1,12 @@
-"""Checkpoints: atomic torch state files of a run, by step."""
+"""Checkpoints: atomic torch state files of a run, by step.
+
+``checkpoints/step_<STEP>.pt`` is a good (finite, not diverged) state: resume,
+``--fork``, ``static-gap`` and ``sharpness --checkpoint`` use these. A state the
+run found diverged is kept for inspection as ``step_<STEP>.diverged.pt``, which
+no consumer loads (:func:`diverged_steps` lists them; asking for such a step
+gives a one-line refusal) and which never pushes a good checkpoint out of the
+rotation.
+"""
 
 from __future__ import annotations
 
@@ -42,22 +50,50 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
     Raises:
         FileNotFoundError: If the file does not exist.
+        ValueError: If it is truncated, corrupt or not an eoss state dict.
     """
+    import pickle
+    import zipfile
+
     import torch
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (
+        RuntimeError,
+        EOFError,
+        OSError,
+        ValueError,
+        KeyError,
+        pickle.UnpicklingError,
+        zipfile.BadZipFile,
+    ) as exc:
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise ValueError(f"{path} is not a readable checkpoint ({reason})") from None
+    if not isinstance(state, dict) or "format" not in state or "model" not in state:
+        raise ValueError(f"{path} is not an eoss training checkpoint")
+    return state
 
 
 CKPT_DIR = "checkpoints"
 
 
 _CKPT_RE = re.compile(r"^step_(\d+)\.pt$")
+_DIVERGED_RE = re.compile(r"^step_(\d+)\.diverged\.pt$")
 
 
 # ---- checkpoints -------------------------------------------------------------
+def _steps(run_dir: str | Path, pattern: re.Pattern[str]) -> list[int]:
+    folder = Path(run_dir) / CKPT_DIR
+    if not folder.is_dir():
+        return []
+    found = (pattern.match(p.name) for p in folder.iterdir())
+    return sorted(int(m.group(1)) for m in found if m)
+
+
 def checkpoint_steps(run_dir: str | Path) -> list[int]:
     """Steps of the checkpoints present in a run directory, ascending.
 
@@ -67,11 +103,32 @@ def checkpoint_steps(run_dir: str | Path) -> list[int]:
     Returns:
         The steps.
     """
-    folder = Path(run_dir) / CKPT_DIR
-    if not folder.is_dir():
-        return []
-    found = (_CKPT_RE.match(p.name) for p in folder.iterdir())
-    return sorted(int(m.group(1)) for m in found if m)
+    return _steps(run_dir, _CKPT_RE)
+
+
+def diverged_steps(run_dir: str | Path) -> list[int]:
+    """Steps of the checkpoints marked diverged (never loaded), ascending.
+
+    Args:
+        run_dir: The run directory.
+
+    Returns:
+        The steps.
+    """
+    return _steps(run_dir, _DIVERGED_RE)
+
+
+def diverged_path(run_dir: str | Path, step: int) -> Path:
+    """Path of the diverged state of ``step``.
+
+    Args:
+        run_dir: The run directory.
+        step: The step.
+
+    Returns:
+        ``run_dir/checkpoints/step_<step>.diverged.pt``.
+    """
+    return Path(run_dir) / CKPT_DIR / f"step_{step}.diverged.pt"
 
 
 def checkpoint_path(run_dir: str | Path, step: int) -> Path:
@@ -114,6 +171,9 @@ class CheckpointKeeper:
     def save(self, step: int, state: dict[str, Any]) -> Path:
         """Write the checkpoint of ``step``, then prune older ones.
 
+        A state carrying ``"diverged"`` (the reason, set by the training loop) is
+        written to :func:`diverged_path` instead and prunes nothing.
+
         Args:
             step: Its step.
             state: The trainer state.
@@ -121,6 +181,8 @@ class CheckpointKeeper:
         Returns:
             The checkpoint path.
         """
+        if state.get("diverged"):
+            return save_checkpoint(diverged_path(self.run_dir, step), state)
         path = save_checkpoint(checkpoint_path(self.run_dir, step), state)
         self.last = step
         steps = checkpoint_steps(self.run_dir)

@@ -29,7 +29,7 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -196,13 +196,37 @@ def read_jsonl(path: str | Path, *, table: str | None = None) -> list[dict[str, 
 
     Raises:
         FileNotFoundError: If the file does not exist.
-        ValueError: If a line other than the last is not valid JSON.
+        ValueError: If a line other than the last is not valid JSON, or a line
+            is not a JSON object.
+    """
+    return [
+        rec
+        for _, rec in iter_jsonl(path)
+        if table is None or rec.get("table") == table
+    ]
+
+
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The records of a JSONL log with their line numbers (see :func:`read_jsonl`).
+
+    Args:
+        path: The file.
+
+    Yields:
+        (1-based line number, record).
+
+    Raises:
+        FileNotFoundError: If the file does not exist.
+        ValueError: On invalid JSON before the last line, or a non-object line
+            (the message names the file and line).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
-    lines = path.read_text(encoding="utf-8").split("\n")
-    out = []
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not UTF-8 text") from None
     for i, line in enumerate(lines):
         if not line.strip():
             continue
@@ -212,9 +236,9 @@ def read_jsonl(path: str | Path, *, table: str | None = None) -> list[dict[str, 
             if i >= len(lines) - 2:  # the last non-empty line may be torn by a kill
                 break
             raise ValueError(f"{path}:{i + 1} is not valid JSON") from None
-        if table is None or rec.get("table") == table:
-            out.append(rec)
-    return out
+        if not isinstance(rec, dict):
+            raise ValueError(f"{path}:{i + 1} is not a JSON object")
+        yield i + 1, rec
 
 
 def write_csv(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> Path:

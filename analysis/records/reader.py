@@ -227,6 +227,37 @@ def _columns(rows: list[dict[str, Any]]) -> dict[str, NDArray[np.float64]]:
     return {k: v[order] for k, v in out.items()} if order is not None else out
 
 
+def _checked_records(path: Path) -> list[dict[str, Any]]:
+    """The records of ``metrics.jsonl``, each value of the declared type.
+
+    Raises:
+        ValueError: Naming the file and line of a record whose ``step`` is not a
+            non-negative integer or whose numeric column holds another type.
+    """
+    from eoss.analysis.records.io import iter_jsonl
+
+    out = []
+    for line, rec in iter_jsonl(path):
+        table, step = rec.get("table"), rec.get("step")
+        if not isinstance(table, str):
+            raise ValueError(f"{path}:{line}: record has no table name")
+        if table in TABLES and (
+            isinstance(step, bool) or not isinstance(step, int) or step < 0
+        ):
+            raise ValueError(
+                f"{path}:{line}: step must be an integer >= 0, got {step!r}"
+            )
+        if table in COLUMN_TABLES:
+            for key in COLUMNS[table]:
+                val = rec.get(key)
+                if val is not None and not isinstance(val, (int, float)):
+                    raise ValueError(
+                        f"{path}:{line}: {table}.{key} must be a number, got {val!r}"
+                    )
+        out.append(rec)
+    return out
+
+
 def load_run(path: str | Path) -> RunTables:
     """Read a training run directory.
 
@@ -238,11 +269,15 @@ def load_run(path: str | Path) -> RunTables:
 
     Raises:
         FileNotFoundError: If ``config.json`` is missing.
+        ValueError: On a malformed ``config.json`` or ``metrics.jsonl`` line
+            (the message names the file and line).
     """
-    from eoss.analysis.records.io import read_json, read_jsonl
+    from eoss.analysis.records.io import read_json
 
     path = Path(path)
     config = read_json(path / "config.json")
+    if not isinstance(config, dict):
+        raise ValueError(f"{path / 'config.json'} must hold a JSON object")
     env = read_json(path / "env.json") if (path / "env.json").is_file() else {}
     status = (
         read_json(path / "status.json")
@@ -250,7 +285,7 @@ def load_run(path: str | Path) -> RunTables:
         else {"status": "unknown"}
     )
     metrics = path / "metrics.jsonl"
-    records = read_jsonl(metrics) if metrics.is_file() else []
+    records = _checked_records(metrics) if metrics.is_file() else []
     tables = {}
     for name in COLUMN_TABLES:
         rows = [r for r in records if r.get("table") == name]

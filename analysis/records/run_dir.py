@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from eoss.analysis.records.env import config_hash, env_info
 from eoss.analysis.records.io import JsonlWriter, read_json, read_jsonl, write_json
+from eoss.analysis.records.lock import RunLock
 
 if TYPE_CHECKING:
     from eoss.empirical.training.rows import Row
@@ -32,6 +33,7 @@ class RunDir:
         self.path = Path(path)
         self._metrics: JsonlWriter | None = None
         self._kind: str | None = None
+        self._lock = RunLock(self.path)
 
     @classmethod
     def create(
@@ -56,19 +58,18 @@ class RunDir:
             exist_ok: Reuse an existing folder (resume) instead of failing.
 
         Returns:
-            The run directory.
+            The run directory, locked by this process (:meth:`lock`) until
+            :meth:`unlock` or the end of the process.
 
         Raises:
             FileExistsError: If the folder exists and ``exist_ok`` is False.
         """
-        if name is None:
-            stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
-            name = f"{stamp}_{config_hash(config)}"
-        path = Path(root) / kind / name
+        path = planned_path(root, kind, config, name)
         if path.exists() and not exist_ok:
             raise FileExistsError(f"run directory {path} already exists")
         path.mkdir(parents=True, exist_ok=True)
         run = cls(path)
+        run.lock()
         run._kind = kind
         write_json(path / "config.json", config)
         write_json(path / "env.json", env if env is not None else env_info())
@@ -92,6 +93,23 @@ class RunDir:
         if not (path / "config.json").is_file():
             raise FileNotFoundError(f"{path} is not a run directory (no config.json)")
         return cls(path)
+
+    def lock(self) -> RunDir:
+        """Take the folder's exclusive writer lock (:mod:`.lock`).
+
+        Returns:
+            self.
+
+        Raises:
+            RunLockedError: If another live process holds it (message names its
+                pid).
+        """
+        self._lock.acquire()
+        return self
+
+    def unlock(self) -> None:
+        """Release the writer lock (if held)."""
+        self._lock.release()
 
     @property
     def config(self) -> dict[str, Any]:
@@ -167,6 +185,50 @@ class RunDir:
         if self._metrics is not None:
             self._metrics.close()
             self._metrics = None
+
+
+def check_name(name: str) -> str:
+    """Check a run-folder name: one path component, no ``..``, no separators.
+
+    Args:
+        name: The ``--name`` value.
+
+    Returns:
+        The name.
+
+    Raises:
+        ValueError: If it would write outside its parent folder or is empty.
+    """
+    bad = not name or name in (".", "..") or "/" in name or "\\" in name
+    if bad or "\0" in name or name != name.strip():
+        raise ValueError(
+            f"--name {name!r} must be a plain folder name (no '/', '..' or "
+            "surrounding spaces)"
+        )
+    return name
+
+
+def planned_path(
+    root: str | Path, kind: str, config: Mapping[str, Any], name: str | None
+) -> Path:
+    """Where :meth:`RunDir.create` puts a run (``root/kind/name``).
+
+    Args:
+        root: Root folder.
+        kind: Command kind.
+        config: Resolved config (for the default name's hash).
+        name: Folder name or None for ``<UTC time>_<config hash>``.
+
+    Returns:
+        The folder path (not created).
+
+    Raises:
+        ValueError: On a name that is not a plain folder name.
+    """
+    if name is None:
+        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+        name = f"{stamp}_{config_hash(config)}"
+    return Path(root) / kind / check_name(name)
 
 
 def iter_run_dirs(pattern_roots: Iterable[str | Path]) -> Iterator[RunDir]:

@@ -15,6 +15,7 @@ Build configs with :func:`eoss.analysis.cli.overrides.apply_overrides` from a pr
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -184,8 +185,8 @@ class ScheduleConfig:
                 raise ValueError(
                     f"schedule.{name}_at must be strictly increasing steps >= 1"
                 )
-            if any(not v > 0 for v in vals):
-                raise ValueError(f"schedule.{name}_values must be > 0")
+            if any(not (v > 0 and math.isfinite(v)) for v in vals):
+                raise ValueError(f"schedule.{name}_values must be > 0 (and finite)")
 
 
 @dataclass(frozen=True)
@@ -294,8 +295,8 @@ class TrainConfig:
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
 
     def __post_init__(self) -> None:
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be > 0 (and finite), got {self.lr}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.steps < 0:
@@ -306,8 +307,10 @@ class TrainConfig:
             raise ValueError(
                 f"unknown loss {self.loss!r}; choose from {', '.join(LOSS_NAMES)}"
             )
-        if not self.diverge_factor > 1:
-            raise ValueError(f"diverge_factor must be > 1, got {self.diverge_factor}")
+        if not (self.diverge_factor > 1 and math.isfinite(self.diverge_factor)):
+            raise ValueError(
+                f"diverge_factor must be > 1 (and finite), got {self.diverge_factor}"
+            )
         noisy = self.optim.name == "noisy_gd"
         if noisy != (self.noise.kind != "none"):
             raise ValueError(

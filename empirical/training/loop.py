@@ -28,7 +28,11 @@ module is the loop around it.
 
 A run diverges when a training loss (the step's batch loss or the full
 training loss) is NaN/inf or exceeds ``diverge_factor`` × the initial full
-training loss; it then stops, and its last checkpoint is the last good state.
+training loss, or when its parameters are non-finite before a measurement or a
+checkpoint; it then stops as ``diverged`` (never as a crash). A checkpoint's state
+is emitted only after its own step passed these checks; one that failed them is
+emitted marked ``state["diverged"]`` (stored apart, never loaded), so the last
+good checkpoint is the newest unmarked one.
 """
 
 from __future__ import annotations
@@ -43,7 +47,13 @@ import torch
 from eoss.empirical.data.arrays import ArrayDataset
 from eoss.empirical.training.config import TrainConfig
 from eoss.empirical.training.rows import EvalRow, EventRow, Row
-from eoss.empirical.training.trainer import STATE_FORMAT, Trainer, build_trainer
+from eoss.empirical.training.tracking import evaluate
+from eoss.empirical.training.trainer import (
+    STATE_FORMAT,
+    Trainer,
+    build_trainer,
+    params_finite,
+)
 
 __all__ = ["STATE_FORMAT", "TrainHistory", "Trainer", "build_trainer", "run"]
 
@@ -60,7 +70,8 @@ class TrainHistory:
         status: ``finished``, ``diverged`` or ``interrupted``.
         start_step: Step the call started from (0, or the resumed step).
         step: Updates taken when it ended.
-        last_checkpoint: Step of the last checkpoint emitted by this call, or None.
+        last_checkpoint: Step of the last good checkpoint emitted by this call,
+            or None.
         reason: Why it stopped early (None when finished).
         seconds: Wall time of the call.
         n_records: Records emitted.
@@ -128,7 +139,14 @@ def run(
 
 
 class _Loop:
-    """The step loop of :func:`run` (callbacks, checkpoints, divergence)."""
+    """The step loop of :func:`run` (callbacks, checkpoints, divergence).
+
+    A checkpoint's state is captured at its step boundary but handed to
+    ``on_checkpoint`` only once that state has passed the divergence checks of
+    its step (the boundary's measurements and the batch loss of its update):
+    a state found diverged is emitted with ``state["diverged"] = reason`` (the
+    keeper stores it apart), so it never counts as the last good state.
+    """
 
     def __init__(
         self,
@@ -145,6 +163,8 @@ class _Loop:
         self.should_stop = should_stop or (lambda: False)
         self.start = trainer.step
         self.last_checkpoint: int | None = None
+        self.captured: int | None = None
+        self.pending: tuple[int, dict[str, Any]] | None = None
         self.n_records = 0
         self.last: dict[str, float] = dict(trainer.tracker.last)
 
@@ -153,20 +173,47 @@ class _Loop:
         self.emit_record(row.table, row.record())
 
     def checkpoint(self, force: bool = False) -> None:
+        """Capture the state of this boundary when a checkpoint is due."""
         step, cfg = self.t.step, self.t.cfg
         due = step % cfg.checkpoint.every == 0 or step == cfg.steps
         resumed_here = step == self.start and self.start > 0
-        if (due or force) and not resumed_here and self.last_checkpoint != step:
-            self.emit_checkpoint(step, self.t.state_dict())
+        if (due or force) and not resumed_here and self.captured != step:
+            self.pending = (step, self.t.state_dict())
+            self.captured = step
+
+    def flush(self, diverged: str | None = None) -> None:
+        """Emit the captured state: good, or marked ``diverged`` (with why)."""
+        if self.pending is None:
+            return
+        step, state = self.pending
+        self.pending = None
+        if diverged is not None:
+            state["diverged"] = diverged
+        else:
             self.last_checkpoint = step
+        self.emit_checkpoint(step, state)
 
     def boundary(self, batch_size: int, batch: Any) -> str | None:
         step = self.t.step
         for change in self.t.schedule.changes_at(step):
             self.record(EventRow(change.step, change.kind, change.old, change.new))
-        for row in self.t.tracker.measure(
-            step, self.t.model, batch_size=batch_size, step_batch=batch
+        if (self.t.tracker.due(step) or self.pending) and not params_finite(
+            self.t.model
         ):
+            return f"non-finite parameters at step {step}"
+        try:
+            rows = self.t.tracker.measure(
+                step, self.t.model, batch_size=batch_size, step_batch=batch
+            )
+        except (RuntimeError, ValueError, ArithmeticError) as exc:
+            # A solver failing on a blown-up (finite but huge) state is divergence.
+            cfg = self.t.cfg.track
+            loss = evaluate(self.t.model, self.t.loss, self.t.train, cfg.chunk_size)[0]
+            if self.t.diverged(loss):
+                name = type(exc).__name__
+                return f"train_loss {loss} at step {step} ({name} in a measurement)"
+            raise
+        for row in rows:
             self.record(row)
             if isinstance(row, EvalRow) and self.t.diverged(row.train_loss):
                 return f"train_loss {row.train_loss} at step {step}"
@@ -179,6 +226,7 @@ class _Loop:
         while True:
             if self.should_stop():
                 self.checkpoint(force=True)
+                self.flush()
                 return "interrupted", "stop requested"
             self.checkpoint()
             batch = t.draw_batch() if t.step < total else None
@@ -189,9 +237,12 @@ class _Loop:
                 self.last["loss"], self.last["lr"] = row.loss, row.lr
                 if t.diverged(row.loss):
                     reason = f"loss {row.loss} at step {row.step}"
+                self.flush(reason)
                 self.progress(t.step, total, self.last)
             elif reason is None:
+                self.flush()
                 return "finished", None
             if reason is not None:
+                self.flush(reason)
                 self.record(EventRow(t.step, "diverged", None, None, reason))
                 return "diverged", reason

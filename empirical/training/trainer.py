@@ -117,17 +117,32 @@ class Trainer:
             state: The saved state.
 
         Raises:
-            ValueError: On an unknown state format.
+            ValueError: On an unknown state format, or a state of another
+                architecture, class count, optimiser or data-set size.
         """
-        if state.get("format") != STATE_FORMAT:
-            raise ValueError(f"unknown checkpoint format {state.get('format')!r}")
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.sampler.load_state_dict(state["sampler"])
-        self.noise_gen.set_state(state["noise_gen"])
-        self.tracker.load_state_dict(state["tracker"], self.device)
-        self.ref_loss = float(state["ref_loss"])
-        self.step = int(state["step"])
+        if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+            got = state.get("format") if isinstance(state, dict) else type(state)
+            raise ValueError(f"unknown checkpoint format {got!r}")
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.sampler.load_state_dict(state["sampler"])
+            self.noise_gen.set_state(state["noise_gen"])
+            self.tracker.load_state_dict(state["tracker"], self.device)
+            self.ref_loss = float(state["ref_loss"])
+            self.step = int(state["step"])
+        except (RuntimeError, KeyError, TypeError, ValueError, IndexError) as exc:
+            reason = _first(exc)
+            msg = f"the checkpoint does not fit this run: {reason}"
+            raise ValueError(msg) from None
+        perm = torch.as_tensor(state["sampler"]["perm"])
+        if perm.numel() and int(perm.max()) >= len(self.train):
+            raise ValueError(
+                "the checkpoint's batch sampler indexes rows beyond the "
+                f"{len(self.train)} training points (another data set)"
+            )
+        if self.step < 0 or not params_finite(self.model):
+            raise ValueError("the checkpoint holds a non-finite (diverged) state")
 
     # ---- one update --------------------------------------------------------
     def draw_batch(self) -> tuple[Tensor, Tensor] | None:
@@ -204,6 +219,47 @@ class Trainer:
             return False
         return not np.isfinite(value) or value > self.cfg.diverge_factor * max(
             self.ref_loss, 1e-12
+        )
+
+
+def _first(exc: BaseException) -> str:
+    """The first line of an exception's message (torch's are multi-line)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return " ".join(lines[:2])[:300] or type(exc).__name__
+
+
+def params_finite(model: torch.nn.Module) -> bool:
+    """Whether every parameter and buffer of ``model`` is finite.
+
+    Args:
+        model: The network.
+
+    Returns:
+        False if any floating-point entry is NaN or inf.
+    """
+    tensors = [*model.parameters(), *model.buffers()]
+    flags = [torch.isfinite(t).all() for t in tensors if t.is_floating_point()]
+    return bool(torch.stack(flags).all()) if flags else True
+
+
+def check_fit(cfg: TrainConfig, n: int, state: dict[str, Any] | None = None) -> None:
+    """Check a config against a data-set size (and a state) without training.
+
+    Called before a run folder is made, so that what :class:`Trainer` would
+    refuse fails first.
+
+    Args:
+        cfg: The config.
+        n: Training rows.
+        state: A checkpoint state to be loaded (its step must not pass the end).
+
+    Raises:
+        ValueError: If a batch size exceeds ``n`` or the state is past the end.
+    """
+    _check_batch_sizes(cfg, n)
+    if state is not None and int(state.get("step", 0)) > cfg.steps:
+        raise ValueError(
+            f"the checkpoint is at step {state['step']}, past steps={cfg.steps}"
         )
 
 

@@ -6,11 +6,11 @@ import json
 import pytest
 
 from eoss.analysis import records
+from eoss.analysis.cli.continuation import FORK_FIXED
 from eoss.analysis.cli.main import main
 from eoss.analysis.cli.overrides import check_overrides, field_type, from_dict
 from eoss.analysis.cli.plan import PRESETS, compose, get_preset, plan
 from eoss.analysis.cli.presets import check_study
-from eoss.analysis.cli.runs import FORK_FIXED
 from eoss.empirical.training.config import TrainConfig
 
 

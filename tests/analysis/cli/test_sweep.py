@@ -1,4 +1,3 @@
-import subprocess
 import sys
 
 import pytest
@@ -48,15 +47,14 @@ def sweep(out, *extra):
 
 def test_sweep_writes_one_resolved_config_per_point(tmp_path, monkeypatch, capsys):
     # Children run in-process (fast); what matters is what the sweep hands them.
-    children, real_run = [], subprocess.run
+    children = []
 
-    def run_in_process(cmd, **kwargs):
-        if cmd[:3] != [sys.executable, "-m", "eoss"]:
-            return real_run(cmd, **kwargs)  # e.g. platform's `uname -p`
+    def run_in_process(self, cmd):
+        assert cmd[:3] == [sys.executable, "-m", "eoss"]
         children.append(cmd[3:])
-        return subprocess.CompletedProcess(cmd, main(cmd[3:]), "", "")
+        return main(cmd[3:]), ""
 
-    monkeypatch.setattr(sweep_cmd.subprocess, "run", run_in_process)
+    monkeypatch.setattr(sweep_cmd._Runner, "launch", run_in_process)
     grid = ["--grid", "batch_size=4,8", "--grid", "lr=1e-2", "--grid", "seed=0,1"]
     argv = ["sweep", "--preset", "test", *OFF, "--set", "steps=6", *grid]
     argv += ["--out", str(tmp_path), "--quiet", "--device", "cpu"]
