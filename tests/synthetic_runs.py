@@ -55,13 +55,23 @@ def write_train_run(
     status: str = "finished",
     jpeg: bool = False,
     n_train: int = 1024,
+    optimizer: str | None = None,
+    minibs_batch_size: int | None = None,
+    drift: float = 0.0,
+    converged: Sequence[bool] | None = None,
 ) -> Path:
     """One training run directory with metrics in the documented tables.
 
     MiniBS/(2/η) = level − (level − start)·exp(−t/τ) (+ AR(1) noise of sd noise_sd),
     restarting its approach after each schedule change (step, lr, b) towards
     ``level`` × the new 2/η. FullBS = MiniBS − gap × 2/η (or ``fullbs_level`` × 2/η
-    when given). ``converge`` makes the loss fall 1000×.
+    when given). ``converge`` makes the loss fall 1000×. ``optimizer`` overrides
+    ``optim.name`` ("gd": full batch; pass ``batch_size=n_train``);
+    ``minibs_batch_size`` is the b the MiniBS rows are recorded at (default: the
+    phase's b; full-batch GD measures MiniBS at a smaller b). ``drift`` adds a
+    linear ramp of MiniBS, batch sharpness and FullBS of ``drift`` × 2/η over the
+    whole run (a run still sharpening). ``converged`` gives each measurement's
+    FullBS ``converged`` flag (and MiniBS ``n_converged`` = 32 or 31).
     """
     rng = np.random.default_rng(seed)
     cfg = {
@@ -72,7 +82,9 @@ def write_train_run(
         "loss": "mse",
         "model": {"name": "mlp", "width": 64, "depth": 2},
         "data": {"name": "cifar10" if jpeg else "synthetic", "n_train": n_train},
-        "optim": {"name": "noisy_gd" if noise_kind != "none" else "sgd"},
+        "optim": {
+            "name": optimizer or ("noisy_gd" if noise_kind != "none" else "sgd")
+        },
         "noise": {"kind": noise_kind},
         "schedule": {
             "lr_at": [s for s, _, _ in schedule],
@@ -106,19 +118,24 @@ def write_train_run(
         # MiniBS is continuous across a change: r restarts at level·η_new/η_old.
         s0 = start if t0 == 0 else level * eta / phase_at(t0 - 1)[1]
         r = level - (level - s0) * np.exp(-(t - t0) / tau) + noise[i]
+        r += drift * t / steps
         mb = r * 2 / eta
         fb = (
             (fullbs_level * 2 / eta) if fullbs_level is not None else mb - gap * 2 / eta
         )
         fb += rng.normal(0, 0.005 * 2 / eta)
+        if fullbs_level is not None:
+            fb += drift * t / steps * 2 / eta
+        ok = True if converged is None else bool(converged[i])
         se = 0.01 * mb
         gcv = mb - fb + rng.normal(0, 0.002 * 2 / eta)
         run.append(
             "minibs",
             {
                 "step": int(t),
-                "batch_size": b,
+                "batch_size": minibs_batch_size or b,
                 "n_batches": 32,
+                "n_converged": 32 if ok else 31,
                 "minibs": mb,
                 "minibs_se": se,
                 "batch_sharpness": 0.9 * mb,
@@ -136,7 +153,7 @@ def write_train_run(
                 "step": int(t),
                 "fullbs": fb,
                 "residual": 1e-4,
-                "converged": True,
+                "converged": ok,
                 "n_matvecs": 20,
                 "seconds": 1.0,
             },

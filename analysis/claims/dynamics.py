@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from eoss.analysis.claims.policy import DEFAULT_POLICY, ClaimPolicy
 from eoss.analysis.claims.table import (
     ClaimRow,
     band_verdict,
@@ -65,7 +66,8 @@ def _band_rows(
         return [not_measured(key)]
     levels = [(r.run_id, d.normalised(name)) for r, d in items if d.status == "eoss"]
     levels = [(rid, lv) for rid, lv in levels if lv is not None]
-    note = f"run statuses — {_statuses(items)}"
+    note = f"run statuses — {_statuses(items)}; only stationary runs ('eoss') count"
+    note += _unconverged_note(items)
     if not levels:
         return [
             row(
@@ -92,16 +94,30 @@ def _band_rows(
     return [row(key, src, measured, verdict, rule, note, **one)]
 
 
+def _unconverged_note(items: list[tuple[RunTables, PhaseDetection]]) -> str:
+    """``; unconverged rows dropped: minibs 3, fullbs 1`` (or "")."""
+    tot: dict[str, int] = defaultdict(int)
+    for _, d in items:
+        for k, v in (d.n_unconverged or {}).items():
+            tot[k] += v
+    if not any(tot.values()):
+        return ""
+    return "; unconverged rows dropped: " + ", ".join(
+        f"{k} {v}" for k, v in sorted(tot.items())
+    )
+
+
 def _number(level: Level, units: str) -> dict[str, Any]:
     """``row`` keywords carrying a level's mean and 95 % interval."""
     return {"estimate": level.mean, "ci": level.ci, "units": units}
 
 
-def minibs_band(study: Study) -> list[ClaimRow]:
+def minibs_band(study: Study, policy: ClaimPolicy = DEFAULT_POLICY) -> list[ClaimRow]:
     """MiniBS plateau within [2/η, 4/η].
 
     Args:
         study: The study.
+        policy: The rules (:class:`ClaimPolicy`; band rules do not depend on it).
 
     Returns:
         One row (or a not-measured row).
@@ -110,11 +126,14 @@ def minibs_band(study: Study) -> list[ClaimRow]:
     return _band_rows(study, "minibs_band", "minibs", *EOSS_BAND, rule)
 
 
-def batch_sharpness_at_threshold(study: Study) -> list[ClaimRow]:
+def batch_sharpness_at_threshold(
+    study: Study, policy: ClaimPolicy = DEFAULT_POLICY
+) -> list[ClaimRow]:
     """Batch-sharpness plateau at 2/η.
 
     Args:
         study: The study.
+        policy: The rules (:class:`ClaimPolicy`; band rules do not depend on it).
 
     Returns:
         One row.
@@ -126,11 +145,14 @@ def batch_sharpness_at_threshold(study: Study) -> list[ClaimRow]:
     )
 
 
-def fullbs_below_minibs(study: Study) -> list[ClaimRow]:
+def fullbs_below_minibs(
+    study: Study, policy: ClaimPolicy = DEFAULT_POLICY
+) -> list[ClaimRow]:
     """No measurement with FullBS significantly above MiniBS.
 
     Args:
         study: The study.
+        policy: The rules (:class:`ClaimPolicy`; band rules do not depend on it).
 
     Returns:
         One row.
@@ -171,11 +193,14 @@ def fullbs_below_minibs(study: Study) -> list[ClaimRow]:
     ]
 
 
-def schedule_changes(study: Study) -> list[ClaimRow]:
+def schedule_changes(
+    study: Study, policy: ClaimPolicy = DEFAULT_POLICY
+) -> list[ClaimRow]:
     """MiniBS re-equilibrates at the new 2/η after η / b changes.
 
     Args:
         study: The study.
+        policy: The rules (:class:`ClaimPolicy`; band rules do not depend on it).
 
     Returns:
         One row per kind of change (not-measured rows for kinds absent).
@@ -223,82 +248,6 @@ def schedule_changes(study: Study) -> list[ClaimRow]:
     return rows
 
 
-def _regime(ph: PhaseDetection, d: float) -> str:
-    """EoSS (MiniBS in its band, FullBS below 2/η), EoS (FullBS at 2/η), or neither.
-
-    Units of 2/η. EoS: the FullBS interval meets [1 − δ, 1 + δ]. EoSS: the MiniBS
-    interval meets the EoSS band [1 − δ, 2 + δ] while the FullBS interval lies below
-    1 − δ. A phase that did not reach 2/η keeps its detection status.
-    """
-    if ph.status != "eoss":
-        return ph.status
-    mb, fb = ph.normalised("minibs"), ph.normalised("fullbs")
-
-    def meets(lv: Level | None, lo: float, hi: float) -> bool:
-        return lv is not None and lv.ci[0] <= hi and lv.ci[1] >= lo
-
-    if meets(fb, 1 - d, 1 + d):
-        return "EoS"
-    lo, hi = EOSS_BAND
-    if meets(mb, lo - d, hi + d) and fb is not None and fb.ci[1] < 1 - d:
-        return "EoSS"
-    return "neither"
-
-
-def _noise_verdict(full: list[str], others: list[str]) -> Verdict:
-    """Supported iff every full-covariance run is EoSS and no other run is."""
-    if any(r == "EoSS" for r in others) or any(r in ("EoS", "neither") for r in full):
-        return Verdict.NOT_SUPPORTED
-    not_eoss = ("EoS", "neither", "converged_before_eoss")
-    all_full = bool(full) and all(r == "EoSS" for r in full)
-    if all_full and others and all(r in not_eoss for r in others):
-        return Verdict.SUPPORTED
-    return Verdict.INCONCLUSIVE
-
-
-def noise_variants(study: Study) -> list[ClaimRow]:
-    """Only full-covariance noise-injected GD shows EoSS.
-
-    Args:
-        study: The study.
-
-    Returns:
-        One row.
-    """
-    d = study.criteria.reach_tol
-    regimes: dict[str, list[str]] = defaultdict(list)
-    for run, det in study.detections:
-        kind = noise_kind(run)
-        if kind in NOISE_KINDS:
-            regimes[kind].append(_regime(det.first, d))
-    if not regimes:
-        return [not_measured("noise_full_covariance_only")]
-    measured = "; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(regimes.items()))
-    full = regimes.get("gaussian", [])
-    verdict = _noise_verdict(
-        full, regimes.get("diagonal", []) + regimes.get("isotropic", [])
-    )
-    lo, hi = EOSS_BAND
-    rule = (
-        f"EoSS = MiniBS CI meets [{lo - d:g}, {hi + d:g}]·2/η and FullBS CI below "
-        f"{1 - d:g}·2/η; EoS = FullBS CI meets [{1 - d:g}, {1 + d:g}]·2/η"
-    )
-    note = "gaussian = the exact mini-batch noise covariance"
-    missing = [k for k in NOISE_KINDS if k not in regimes]
-    if missing:
-        note += "; missing variants: " + ", ".join(missing)
-    return [
-        row(
-            "noise_full_covariance_only",
-            f"{sum(map(len, regimes.values()))} runs",
-            measured,
-            verdict,
-            rule,
-            note,
-        )
-    ]
-
-
 def pooled_level(levels: list[Level]) -> Level:
     """Mean of per-run levels with the between-run SE sd/√k and a t(k − 1) interval.
 
@@ -316,11 +265,14 @@ def pooled_level(levels: list[Level]) -> Level:
     return Level(m, se, (m - q * se, m + q * se), k, k, None)
 
 
-def ntk_tracks_minibs(study: Study) -> list[ClaimRow]:
+def ntk_tracks_minibs(
+    study: Study, policy: ClaimPolicy = DEFAULT_POLICY
+) -> list[ClaimRow]:
     """NTK λ_max / MiniBS at the plateau within [1 − δ, 1 + δ].
 
     Args:
         study: The study.
+        policy: The rules (:class:`ClaimPolicy`; band rules do not depend on it).
 
     Returns:
         One row.

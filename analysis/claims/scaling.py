@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from eoss.analysis.claims.exponents import exponent_row
+from eoss.analysis.claims.policy import DEFAULT_POLICY, ClaimPolicy
 from eoss.analysis.claims.table import (
     ClaimRow,
     fmt,
@@ -21,16 +23,9 @@ from eoss.analysis.claims.table import (
     welch_difference,
 )
 from eoss.analysis.claims.verdict import Verdict
-from eoss.analysis.stats.exponent_verdict import exponent_verdict
 from eoss.analysis.stats.powerlaw import weighted_fit
 from eoss.analysis.study.gap_fits import LARGE, MID, SMALL, CurveFits, try_fit
 from eoss.analysis.study.study import Study, sampling_of
-
-EXPONENT_RULE = (
-    "exponent rule: claimed α in the 95% CI and every rival ({rivals}) outside → "
-    "supported; claimed α outside → not supported; else inconclusive"
-)
-ALPHA = "α (gap ∝ b^-α)"
 
 
 def _exponent_row(
@@ -40,36 +35,37 @@ def _exponent_row(
     window: str,
     claimed: float,
     rivals: dict[str, float],
+    policy: ClaimPolicy,
     extra: str = "",
 ) -> ClaimRow:
-    fit = cf.fit(window)
-    rule = EXPONENT_RULE.format(rivals=", ".join(f"α = {v:g}" for v in rivals.values()))
-    suffix = f"; {extra}" if extra else ""
-    if fit is None:
-        reason = f"window {window}: {cf.fits.get(window)}{suffix}"
-        return row(key, source, "—", Verdict.NOT_MEASURED, rule, reason)
-    note = f"window {window}"
-    if fit.n_excluded:
-        note += f"; excluded {dict(sorted(fit.n_excluded.items()))}"
-    note += suffix
-    return row(
+    fit = cf.fits.get(window, f"window {window} not fitted")
+    notes = (extra, _unconverged(cf))
+    return exponent_row(
         key,
         source,
-        fmt_fit(fit),
-        exponent_verdict(fit.exponent_ci, claimed, rivals),
-        rule,
-        note,
-        estimate=fit.exponent,
-        ci=fit.exponent_ci,
-        units=ALPHA,
+        fit,
+        claimed,
+        rivals,
+        policy,
+        where=f"window {window}",
+        notes=notes,
+        profile=cf.profile,
     )
 
 
-def fullbs_lower_small_b(study: Study) -> list[ClaimRow]:
+def _unconverged(cf: CurveFits) -> str:
+    k = cf.n_unconverged
+    return f"{k} unconverged point(s) dropped" if k else ""
+
+
+def fullbs_lower_small_b(
+    study: Study, policy: ClaimPolicy = DEFAULT_POLICY
+) -> list[ClaimRow]:
     """FullBS plateau increases with b (WLS slope of FullBS/(2/η) on log b > 0).
 
     Args:
         study: The study.
+        policy: The rules (:class:`ClaimPolicy`).
 
     Returns:
         One row per sweep.
@@ -115,11 +111,12 @@ def fullbs_lower_small_b(study: Study) -> list[ClaimRow]:
     return rows or [not_measured("fullbs_lower_small_b")]
 
 
-def static_gap(study: Study) -> list[ClaimRow]:
+def static_gap(study: Study, policy: ClaimPolicy = DEFAULT_POLICY) -> list[ClaimRow]:
     """Static gap ∝ b^-1 (window ``far_fpc`` / ``far`` / ``all``, see :mod:`study`).
 
     Args:
         study: The study.
+        policy: The rules (:class:`ClaimPolicy`).
 
     Returns:
         One row per static curve.
@@ -132,6 +129,7 @@ def static_gap(study: Study) -> list[ClaimRow]:
             _b_minus_1_window(cf),
             1.0,
             {"b^-0.7": 0.7, "b^-1/2": 0.5},
+            policy,
             _raw_far(cf),
         )
         for label, cf in sorted(study.static_fits.items())
@@ -157,11 +155,12 @@ def _raw_far(cf: CurveFits) -> str:
     )
 
 
-def trained_gap(study: Study) -> list[ClaimRow]:
+def trained_gap(study: Study, policy: ClaimPolicy = DEFAULT_POLICY) -> list[ClaimRow]:
     """Trained plateau gap ∝ b^-0.7 on [10, 100] and ∝ b^-1 on [100, 1000].
 
     Args:
         study: The study.
+        policy: The rules (:class:`ClaimPolicy`).
 
     Returns:
         Two rows per sweep (or not-measured rows).
@@ -179,6 +178,7 @@ def trained_gap(study: Study) -> list[ClaimRow]:
                 window.name,
                 window.paper_exponent,
                 rivals,
+                policy,
                 _excluded(s.excluded),
             )
             for s in study.sweeps
@@ -188,16 +188,24 @@ def trained_gap(study: Study) -> list[ClaimRow]:
 
 
 def _excluded(excluded: dict[str, str]) -> str:
+    """``dropped 3 runs not at a stationary EoSS plateau (non_stationary: 2, …)``."""
     if not excluded:
         return ""
-    return "runs not at EoSS: " + ", ".join(f"{k} ({v})" for k, v in excluded.items())
+    counts: dict[str, int] = {}
+    for status in excluded.values():
+        counts[status] = counts.get(status, 0) + 1
+    by = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
+    return f"dropped {len(excluded)} run(s) not at a stationary EoSS plateau ({by})"
 
 
-def gap_plateau_small_b(study: Study) -> list[ClaimRow]:
+def gap_plateau_small_b(
+    study: Study, policy: ClaimPolicy = DEFAULT_POLICY
+) -> list[ClaimRow]:
     """The small-b exponent is smaller than the [10, 100] one (Welch, one-sided).
 
     Args:
         study: The study.
+        policy: The rules (:class:`ClaimPolicy`).
 
     Returns:
         One row per sweep.
@@ -258,11 +266,14 @@ def _near_row(source: str, cf: CurveFits) -> ClaimRow | None:
     )
 
 
-def steeper_near_n(study: Study) -> list[ClaimRow]:
+def steeper_near_n(
+    study: Study, policy: ClaimPolicy = DEFAULT_POLICY
+) -> list[ClaimRow]:
     """Faster decay for b ≥ n/4 than for b ≤ n/16, on every curve with n known.
 
     Args:
         study: The study.
+        policy: The rules (:class:`ClaimPolicy`).
 
     Returns:
         One row per curve that has enough points near n.
@@ -279,7 +290,7 @@ def steeper_near_n(study: Study) -> list[ClaimRow]:
     return rows or [not_measured("steeper_near_n")]
 
 
-def random_matrix(study: Study) -> list[ClaimRow]:
+def random_matrix(study: Study, policy: ClaimPolicy = DEFAULT_POLICY) -> list[ClaimRow]:
     """Simulated gap ∝ b^-1 for small b, and ∝ b^-1/2 at large b (with / online).
 
     Without replacement the b^-1 claim uses the ``far_fpc`` window (b ≤ n/16,
@@ -290,6 +301,7 @@ def random_matrix(study: Study) -> list[ClaimRow]:
 
     Args:
         study: The study.
+        policy: The rules (:class:`ClaimPolicy`).
 
     Returns:
         Rows per simulation table.
@@ -301,15 +313,23 @@ def random_matrix(study: Study) -> list[ClaimRow]:
             key, rivals = "random_matrix_b_minus_1", {"b^-1/2": 0.5}
             window = _b_minus_1_window(cf)
             rows.append(
-                _exponent_row(key, label, cf, window, 1.0, rivals, _raw_far(cf))
+                _exponent_row(key, label, cf, window, 1.0, rivals, policy, _raw_far(cf))
             )
             continue
         top = float(np.nanmax(cf.curve.batch_size))
         low = (0.0, np.nextafter(top / 16, 0))
-        rows.append(_window_row("random_matrix_b_minus_1", label, cf, low, 1.0, 0.5))
+        rows.append(
+            _window_row("random_matrix_b_minus_1", label, cf, low, 1.0, 0.5, policy)
+        )
         sqrt_rows.append(
             _window_row(
-                "random_matrix_sqrt_large_b", label, cf, (top / 16, top), 0.5, 1.0
+                "random_matrix_sqrt_large_b",
+                label,
+                cf,
+                (top / 16, top),
+                0.5,
+                1.0,
+                policy,
             )
         )
     return (rows or [not_measured("random_matrix_b_minus_1")]) + (
@@ -324,23 +344,19 @@ def _window_row(
     window: tuple[float, float],
     claimed: float,
     rival: float,
+    policy: ClaimPolicy,
 ) -> ClaimRow:
     """Exponent row for an ad-hoc b window (not one of the named ones)."""
-    fit = try_fit(cf.curve, window)
-    rule = EXPONENT_RULE.format(rivals=f"α = {rival:g}")
     lo, hi = window
     where = f"b ∈ [{lo:g}, {hi:g}]" if lo > 0 else f"b < {np.nextafter(hi, np.inf):g}"
-    if isinstance(fit, str):
-        return row(key, label, "—", Verdict.NOT_MEASURED, rule, f"{where}: {fit}")
-    verdict = exponent_verdict(fit.exponent_ci, claimed, {"rival": rival})
-    return row(
+    return exponent_row(
         key,
         label,
-        fmt_fit(fit),
-        verdict,
-        rule,
-        where,
-        estimate=fit.exponent,
-        ci=fit.exponent_ci,
-        units=ALPHA,
+        try_fit(cf.curve, window),
+        claimed,
+        {"rival": rival},
+        policy,
+        where=where,
+        notes=(_unconverged(cf),),
+        profile=cf.profile,
     )

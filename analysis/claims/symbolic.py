@@ -11,26 +11,33 @@ from __future__ import annotations
 
 from typing import Any
 
+from eoss.analysis.claims.policy import DEFAULT_POLICY, ClaimPolicy
 from eoss.analysis.claims.table import ClaimRow, not_measured, row
 from eoss.analysis.claims.verdict import Verdict
 from eoss.analysis.study.study import Study
 
-# Derivation status → claim verdict. Holding under a reading other than the
-# paper's still counts as supported here (as the prose rule below always did).
+# Derivation status → claim verdict. A statement that holds only under a reading
+# other than the paper's is *not supported as stated*; the row's note names the
+# reading under which it holds.
 STATUS_VERDICT: dict[str, Verdict] = {
     "holds": Verdict.SUPPORTED,
-    "holds_under_reading": Verdict.SUPPORTED,
+    "holds_under_reading": Verdict.NOT_SUPPORTED,
     "fails": Verdict.NOT_SUPPORTED,
     "inconclusive": Verdict.INCONCLUSIVE,
 }
 # Prose prefix → claim verdict, for derivation JSON written before claims had a
-# ``status`` (``"holds under …"`` starts with ``"holds"``).
+# ``status``; "holds under …" is matched before "holds" (dict order).
 PROSE_VERDICT: dict[str, Verdict] = {
+    "holds under": Verdict.NOT_SUPPORTED,
     "holds": Verdict.SUPPORTED,
     "fails": Verdict.NOT_SUPPORTED,
     "ambiguous": Verdict.INCONCLUSIVE,
 }
-RULE = "derivation verdict (holds / holds under … → supported)"
+RULE = (
+    "derivation status: holds → supported; holds only under a reading other than "
+    "the paper's → not supported as stated (the note gives the reading); fails → "
+    "not supported; ambiguous → inconclusive"
+)
 
 
 def claim_verdict(claim: dict[str, Any]) -> Verdict:
@@ -71,13 +78,22 @@ def _walk_claims(
             _walk_claims(v, context, out, parent)
 
 
-def symbolic(study: Study) -> list[ClaimRow]:
+def _under_reading(claim: dict[str, Any]) -> bool:
+    if "status" in claim:
+        return str(claim["status"]) == "holds_under_reading"
+    return str(claim.get("verdict", "")).startswith("holds under")
+
+
+def symbolic(study: Study, policy: ClaimPolicy = DEFAULT_POLICY) -> list[ClaimRow]:
     """One row per claim verdict found in the derivation documents.
 
-    A claim whose derivation's numeric verification failed is inconclusive.
+    A claim whose derivation's numeric verification failed is inconclusive. A
+    claim that holds only under another reading is "not supported" as stated, and
+    its note starts with "not supported as stated; holds under …".
 
     Args:
         study: The study.
+        policy: The rules (:class:`ClaimPolicy`; not used by this rule).
 
     Returns:
         Rows, in document order.
@@ -95,6 +111,9 @@ def symbolic(study: Study) -> list[ClaimRow]:
                 else {}
             )
             note = str(c.get("explanation", ""))
+            if _under_reading(c):
+                scope = f" ({c['scope']})" if c.get("scope") else ""
+                note = f"not supported as stated; {text}{scope}. {note}"
             if isinstance(passed, dict) and passed.get("passed") is False:
                 verdict = Verdict.INCONCLUSIVE
                 note += " (numeric verification FAILED)"

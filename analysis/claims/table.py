@@ -11,11 +11,14 @@ Decision rules (each row repeats its rule in ``criterion``):
 * **Band rules** (levels in units of 2/η with 95 % batch-means intervals): supported
   if every interval lies inside the band, not supported if some interval lies
   entirely outside it, inconclusive otherwise.
-* **Exponent rules**
-  (:func:`eoss.analysis.stats.exponent_verdict.exponent_verdict`): not
-  supported if
-  the claimed α is outside the 95 % interval; supported if inside and every rival
-  exponent is outside; inconclusive if a rival is inside too.
+* **Exponent rules** (chosen by :class:`eoss.analysis.claims.policy.ClaimPolicy`):
+  by default equivalence (TOST, :mod:`eoss.analysis.stats.equivalence`) with margin
+  m = 0.1: supported if the 90 % interval lies inside [α₀ − m, α₀ + m], not
+  supported if the 95 % interval lies entirely outside it, inconclusive otherwise;
+  optionally the strict point null
+  (:func:`eoss.analysis.stats.exponent_verdict.exponent_verdict`).
+* **Shape rules** (:mod:`eoss.analysis.claims.regimes`): segmented fits with
+  located breakpoints, each segment judged by the exponent rule.
 * **Ordering rules** (one exponent or slope larger than another): one-sided test at
   5 %; supported if significant in the claimed direction, not supported if
   significant in the opposite direction, inconclusive otherwise.
@@ -66,6 +69,16 @@ CLAIMS: dict[str, tuple[str, str]] = {
         "Trained plateau gap ∝ b^-1 for b in [100, 1000]",
         "a sweep with ≥ 3 batch sizes in [100, 1000] reaching EoSS",
     ),
+    "trained_gap_regimes": (
+        "Trained gap has three regimes: plateau at very small b, b^-0.7 for "
+        "typical b, b^-1 for large b (bends near b ≈ 10 and b ≈ 100)",
+        "a sweep with > 6 runs at EoSS spanning the regimes",
+    ),
+    "gap_collapse": (
+        "(offered test, not a paper claim) The trained gap bends where the static "
+        "curve does: it collapses in b/b_c, b_c the static curve's bend",
+        "a static curve and a sweep, each with ≥ 5 points",
+    ),
     "gap_plateau_small_b": (
         "The gap plateaus (decays more slowly) at very small b",
         "a sweep with ≥ 3 batch sizes in [1, 8] and ≥ 3 in [10, 100]",
@@ -111,6 +124,24 @@ CLAIMS: dict[str, tuple[str, str]] = {
 }
 
 
+# What kind of evidence a claim's rows rest on (headline counts are per kind).
+KINDS = ("network", "random-matrix", "symbolic")
+
+
+def claim_kind(key: str) -> str:
+    """The kind of a claim: "random-matrix", "symbolic" or "network".
+
+    Args:
+        key: Claim key.
+
+    Returns:
+        One of :data:`KINDS`.
+    """
+    if key.startswith("random_matrix"):
+        return "random-matrix"
+    return "symbolic" if key == "symbolic" else "network"
+
+
 @dataclass(frozen=True)
 class ClaimRow:
     """One row of the claims table.
@@ -126,6 +157,7 @@ class ClaimRow:
         estimate: The row's primary number, when it has one (None otherwise).
         ci: Its 95 % interval (None when there is no estimate or no interval).
         units: What ``estimate`` is measured in ("" without an estimate).
+        kind: "network", "random-matrix" or "symbolic" (from the key when "").
     """
 
     key: str
@@ -138,9 +170,14 @@ class ClaimRow:
     estimate: float | None = None
     ci: tuple[float, float] | None = None
     units: str = ""
+    kind: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "verdict", Verdict(self.verdict))
+        if not self.kind:
+            object.__setattr__(self, "kind", claim_kind(self.key))
+        if self.kind not in KINDS:
+            raise ValueError(f"bad claim kind {self.kind!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON- and CSV-ready).
@@ -151,12 +188,13 @@ class ClaimRow:
         """
         out = asdict(self)
         lo, hi = (None, None) if self.ci is None else self.ci
-        del out["ci"], out["units"]
+        del out["ci"], out["units"], out["kind"]
         return out | {
             "verdict": self.verdict.value,
             "ci_lo": lo,
             "ci_hi": hi,
             "units": self.units,
+            "kind": self.kind,
         }
 
 

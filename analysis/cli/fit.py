@@ -5,6 +5,8 @@ Examples::
     eoss fit results.csv --x batch_size --y gap --se gap_se --json
     eoss fit static_gap.csv --x batch_size --y gap_cv --se gap_cv_se --window 10,100
     eoss fit results.csv --x batch_size --y gap --segments 2
+    eoss fit results.csv --x batch_size --y gap --null 0.7 --margin 0.1 --json
+    eoss fit results.csv --x batch_size --y gap --profile
 """
 
 from __future__ import annotations
@@ -56,6 +58,23 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         choices=("residual", "fixed"),
         default="residual",
         help="covariance: residual-scaled (default) or trust the SEs' absolute scale",
+    )
+    p.add_argument(
+        "--null",
+        type=float,
+        default=None,
+        help="claimed exponent α0: judge |α − α0| <= --margin by TOST (equivalence)",
+    )
+    p.add_argument(
+        "--margin",
+        type=float,
+        default=0.1,
+        help="equivalence margin of --null (default 0.1)",
+    )
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="also give the local slopes between neighbouring x with 95%% CIs",
     )
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(handler=_run)
@@ -145,8 +164,8 @@ def fit_columns(args: argparse.Namespace) -> dict[str, Any]:
     from eoss.analysis.stats.powerlaw import fit_power_law
 
     names = [args.x, args.y] + ([args.se] if args.se else [])
+    window = parse_window(args.window)  # before reading: bad options fail first
     cols = read_columns(args.file, names)
-    window = parse_window(args.window)
     kw = dict(
         se=cols[args.se] if args.se else None,
         window=window,
@@ -156,18 +175,49 @@ def fit_columns(args: argparse.Namespace) -> dict[str, Any]:
     fit = fit_power_law(cols[args.x], cols[args.y], **kw)
     out: dict[str, Any] = {"file": str(args.file), "x": args.x, "y": args.y}
     out.update(se_column=args.se, **fit.to_dict())
+    if args.null is not None:
+        out["equivalence"] = _equivalence(fit, args.null, args.margin, args.alpha)
+    if args.profile:
+        from eoss.analysis.stats.local_slopes import local_slopes
+
+        out["local_slopes"] = local_slopes(
+            cols[args.x], cols[args.y], se=kw["se"], alpha=args.alpha
+        ).to_dict()
     if args.segments > 1:
         comp = compare_segment_models(
             cols[args.x], cols[args.y], max_segments=args.segments, **kw
         )
         if args.segments not in comp.fits:
             reason = [r for r in comp.rows if r["n_segments"] == args.segments]
-            raise ValueError(reason[0]["skipped"])
+            raise ValueError(f"--segments {args.segments}: {reason[0]['skipped']}")
         out["segmented"] = comp.fits[args.segments].to_dict()
         out["model_comparison"] = [dict(r) for r in comp.rows]
         out["preferred_segments_aic"] = comp.preferred_aic
         out["preferred_segments_bic"] = comp.preferred_bic
     return out
+
+
+def _equivalence(fit: Any, null: float, margin: float, alpha: float) -> dict:
+    """TOST of the fitted exponent (its t(n − 2) SE, or normal for "fixed").
+
+    Args:
+        fit: The power-law fit.
+        null: α0.
+        margin: m.
+        alpha: Level of each one-sided test.
+
+    Returns:
+        The equivalence dict with a ``verdict`` (supported / not supported /
+        inconclusive) and the ``rule``.
+    """
+    from eoss.analysis.stats.equivalence import tost
+
+    if not 0 < alpha < 0.5:
+        raise ValueError(f"--null needs --alpha in (0, 0.5), got {alpha}")
+    df = None if fit.scale == "fixed" else float(fit.df_resid)
+    eq = tost(fit.exponent, fit.exponent_se, df, null, margin, alpha)
+    verdict = {"equivalent": "supported", "not equivalent": "not supported"}
+    return eq.to_dict() | {"verdict": verdict.get(eq.outcome, "inconclusive")}
 
 
 def _text(out: dict[str, Any]) -> str:
@@ -184,6 +234,19 @@ def _text(out: dict[str, Any]) -> str:
         f"n_used       {out['n_used']}",
         f"n_excluded   {out['n_excluded'] or 'none'}",
     ]
+    if "equivalence" in out:
+        e = out["equivalence"]
+        lines += [
+            f"tost         {e['verdict']} (p_lower {e['p_lower']:.4g}, "
+            f"p_upper {e['p_upper']:.4g})",
+            f"rule         {e['rule']}",
+        ]
+    if "local_slopes" in out:
+        ls = out["local_slopes"]
+        for lo, hi, a, (c0, c1) in zip(
+            ls["b_lo"], ls["b_hi"], ls["exponent"], ls["ci"], strict=True
+        ):
+            lines.append(f"slope {lo:g}→{hi:g}  {a:.4g} [{c0:.4g}, {c1:.4g}]")
     if "segmented" in out:
         seg = out["segmented"]
         for k, (a, (lo, hi)) in enumerate(

@@ -41,10 +41,34 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         help="EoSS reached when MiniBS >= (1 - reach_tol)·2/η (default 0.1)",
     )
     p.add_argument(
-        "--burn-in",
+        "--tail",
         type=float,
         default=0.2,
-        help="fraction of the plateau window discarded before levels (default 0.2)",
+        help="plateau = this last fraction of a phase's steps (default 0.2)",
+    )
+    p.add_argument(
+        "--drift-tol",
+        type=float,
+        default=0.05,
+        help="stationary when |drift| of batch sharpness and FullBS over the "
+        "plateau <= this × 2/η (default 0.05)",
+    )
+    p.add_argument(
+        "--exponent-rule",
+        choices=("tost", "point"),
+        default="tost",
+        help="exponents by equivalence within --margin (default) or point null",
+    )
+    p.add_argument(
+        "--margin",
+        type=float,
+        default=0.1,
+        help="equivalence margin on exponents, |α − α0| <= margin (default 0.1)",
+    )
+    p.add_argument(
+        "--include-nonstationary",
+        action="store_true",
+        help="use runs that reached 2/η but still drift in the scaling fits",
     )
     p.add_argument(
         "--max-trajectories",
@@ -57,22 +81,31 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from eoss.analysis.claims.policy import ClaimPolicy
     from eoss.analysis.report.build import build_report
     from eoss.analysis.study.plateau import Criteria
 
     if not 0 < args.reach_tol < 1:
         raise ValueError(f"--reach-tol must be in (0, 1), got {args.reach_tol}")
-    if not 0 <= args.burn_in < 1:
-        raise ValueError(f"--burn-in must be in [0, 1), got {args.burn_in}")
-    criteria = Criteria(reach_tol=args.reach_tol, burn_in=args.burn_in)
-    print(f"eoss report: analysing {len(args.inputs)} input(s)…", file=sys.stderr)
+    criteria = Criteria(
+        reach_tol=args.reach_tol, tail=args.tail, drift_tol=args.drift_tol
+    )
+    policy = ClaimPolicy(
+        exponent_rule=args.exponent_rule,
+        margin=args.margin,
+        include_nonstationary=args.include_nonstationary,
+    )
     if args.max_trajectories is not None and args.max_trajectories < 0:
         raise ValueError("--max-trajectories must be >= 0")
+    from eoss.analysis.records.outputs import check_output_dir
+
+    check_output_dir(args.out)  # before the analysis, not after it
     res = build_report(
         args.inputs,
         args.out,
         title=args.title,
         criteria=criteria,
+        policy=policy,
         max_trajectories=args.max_trajectories,
         progress=lambda msg: print(f"eoss report: {msg}", file=sys.stderr),
     )

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from eoss.analysis.claims.evaluate import evaluate_claims
+from eoss.analysis.claims.policy import ClaimPolicy
 from eoss.analysis.claims.table import ClaimRow
 from eoss.analysis.stats.powerlaw import PowerLawFit
 from eoss.analysis.study.plateau import Criteria
@@ -290,6 +291,7 @@ def build_report(
     *,
     title: str = "eoss report",
     criteria: Criteria | None = None,
+    policy: ClaimPolicy | None = None,
     max_trajectories: int | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> ReportResult:
@@ -305,6 +307,7 @@ def build_report(
         out: Report folder (created; a previous report's ``figures/`` is replaced).
         title: Report title.
         criteria: EoSS detection thresholds (default :class:`Criteria`).
+        policy: Claim rules (default ``ClaimPolicy()``: TOST, stationary runs).
         max_trajectories: Most per-run trajectory figures, first runs by path
             (None: one per run; the tables always cover every run).
         progress: Called with a short message at each stage (e.g. print to stderr).
@@ -324,8 +327,9 @@ def build_report(
         f"found {len(found.runs)} runs, {len(found.static)} static curves, "
         f"{len(found.simulate)} simulations, {len(found.derive)} derivations"
     )
-    study = analyse(found, criteria)
-    claims = evaluate_claims(study)
+    policy = policy or ClaimPolicy()
+    study = analyse(found, criteria, include_nonstationary=policy.include_nonstationary)
+    claims = evaluate_claims(study, policy)
     say(f"analysed; {len(claims)} claim rows; drawing figures")
     return write_report(
         study, claims, out, title=title, max_trajectories=max_trajectories, progress=say

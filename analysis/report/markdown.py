@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from eoss.analysis.claims.table import ClaimRow, fmt
+from eoss.analysis.claims.table import KINDS, ClaimRow, fmt
 from eoss.analysis.claims.verdict import Verdict
 from eoss.analysis.report.figure_ref import FigureRef
 from eoss.analysis.stats.batch_means import Level
@@ -119,12 +119,22 @@ def claims_md(rows: Sequence[ClaimRow]) -> str:
     ]
     counts = {v: sum(r.verdict is v for r in rows) for v in Verdict}
     summary = ", ".join(f"{v.value}: {n}" for v, n in counts.items())
-    return f"## Claims\n\n{summary}.\n\n" + md_table(header, body)
+    per_kind = []
+    for kind in KINDS:
+        these = [r for r in rows if r.kind == kind]
+        if these:
+            c = ", ".join(
+                f"{v.value}: {sum(r.verdict is v for r in these)}" for v in Verdict
+            )
+            per_kind.append(f"- **{kind}** claims ({len(these)} rows) — {c}.")
+    head = "\n".join(per_kind) + f"\n\nAll rows together: {summary}."
+    return "## Claims\n\n" + head + "\n\n" + md_table(header, body)
 
 
 RUN_HEADER = ("run", "phase", "η", "b", "started by", "status", "sharpening ends")
 RUN_HEADER += ("window", "MiniBS/(2/η)", "FullBS/(2/η)", "gap/(2/η)")
 RUN_HEADER += ("batch sharpness/(2/η)", "in [2/η, 4/η]", "FullBS > MiniBS")
+RUN_HEADER += ("status on batch sharpness", "tail drift (2/η)")
 
 
 def _phase_row(run_id: str, p: PhaseDetection) -> tuple[Any, ...]:
@@ -137,7 +147,11 @@ def _phase_row(run_id: str, p: PhaseDetection) -> tuple[Any, ...]:
     gap = p.normalised("gap_cv") or p.normalised("gap")
     levels = (p.normalised("minibs"), p.normalised("fullbs"), gap)
     levels += (p.normalised("batch_sharpness"),)
-    return (*head, *map(lvl, levels), band, f"{p.n_violations}/{p.n_pairs}")
+    drift = "—" if p.stationarity is None else p.stationarity.text()
+    if p.minibs_b_note:
+        drift += f"; {p.minibs_b_note}"
+    tail = (band, f"{p.n_violations}/{p.n_pairs}", p.status_batch_sharpness, drift)
+    return (*head, *map(lvl, levels), *tail)
 
 
 def runs_md(study: Study, refs: Sequence[FigureRef]) -> str:
@@ -155,8 +169,10 @@ def runs_md(study: Study, refs: Sequence[FigureRef]) -> str:
     rows = [_phase_row(r.run_id, p) for r, det in study.detections for p in det.phases]
     text = "## Training runs (EoSS detection)\n\n" + md_table(RUN_HEADER, rows)
     text += (
-        "\n\nLevels are batch-means estimates over the plateau window after burn-in "
-        "(see Methods); the gap is the control-variate estimator when recorded."
+        "\n\nLevels are batch-means estimates over the plateau, the last 20 % of a "
+        "phase's steps; a phase is at EoSS only if stationary there (|drift| of "
+        "batch sharpness and FullBS ≤ 0.05 × 2/η, see Methods); the gap is the "
+        "control-variate estimator when recorded."
     )
     figs = figures_md(refs, "runs")
     return text + ("\n\n" + figs if figs else "")

@@ -34,9 +34,18 @@ METHODS = """## Methods
   Points with gap ≤ 0 are excluded and counted, never silently.
 - Segmented fits: continuous broken sticks on log-log axes; breakpoints by profiled
   least squares with profile-F intervals; AIC/BIC count each breakpoint as a parameter.
-- Plateau levels: batch means (blocks of ⌊√m⌋ measurements) over the plateau window
-  after burn-in; runs at one b are combined with the larger of the within-run and
-  between-run standard errors.
+- Plateau levels: batch means (blocks of ⌊√m⌋ measurements) over the plateau, the
+  last 20 % of a phase's steps; the phase counts as at EoSS only if stationary
+  there: |drift| (OLS slope × window, HAC SE) of batch sharpness and of FullBS
+  ≤ 0.05 × 2/η. Non-stationary runs are kept out of scaling fits (counted in each
+  row's note). Rows whose eigen-solver did not converge are dropped and counted.
+  Runs at one b are combined with the larger of the within-run and between-run
+  standard errors.
+- Exponent verdicts: equivalence (TOST) with margin 0.1 — supported if the 90 % CI
+  of α lies in [α₀ − 0.1, α₀ + 0.1], not supported if the 95 % CI lies outside it,
+  inconclusive otherwise; every power-law row also gives the local-slope profile
+  (slopes between neighbouring b with 95 % CIs). Regimes are judged by shape: a
+  3-segment fit with located breakpoints, each segment tested against its regime.
 - Static vs trained: pooled WLS with an interaction term (t-test), checked by a Welch
   test on the separate fits.
 """

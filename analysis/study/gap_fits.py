@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from eoss.analysis.stats.compare import GapCurve
+from eoss.analysis.stats.local_slopes import SlopeProfile, local_slopes
 from eoss.analysis.stats.model_selection import (
     SegmentComparison,
     compare_segment_models,
@@ -148,12 +149,18 @@ class CurveFits:
         n: Data-set size used for the far/near windows, or None.
         fits: Window name → fit or reason.
         segments: AIC/BIC comparison of 1-3 segments over all b (or a reason).
+        profile: Local-slope profile over all b
+            (:func:`eoss.analysis.stats.local_slopes.local_slopes`).
+        n_unconverged: Points left out because their eigen-solver did not converge
+            (set to NaN before fitting, so they are not in any fit).
     """
 
     curve: GapCurve
     n: int | None
     fits: dict[str, Fit]
     segments: SegmentComparison | str
+    profile: SlopeProfile | None = None
+    n_unconverged: int = 0
 
     def fit(self, window: str) -> PowerLawFit | None:
         """The fit in ``window`` if it was made.
@@ -184,6 +191,8 @@ class CurveFits:
             "segments": seg.to_dict()
             if not isinstance(seg, str)
             else {"not_fitted": seg},
+            "local_slopes": None if self.profile is None else self.profile.to_dict(),
+            "n_unconverged": self.n_unconverged,
         }
 
 
@@ -213,14 +222,17 @@ def fpc_curve(curve: GapCurve, n: int) -> GapCurve:
     return GapCurve.of(b, gap, se, curve.label + " / φ_b")
 
 
-def fit_curve(curve: GapCurve, n: int | None, *, fpc: bool = False) -> CurveFits:
-    """Fit a curve in every window and compare 1-3 segments.
+def fit_curve(
+    curve: GapCurve, n: int | None, *, fpc: bool = False, n_unconverged: int = 0
+) -> CurveFits:
+    """Fit a curve in every window, compare 1-3 segments, profile local slopes.
 
     Args:
         curve: The gap curve.
         n: Data-set size or None.
         fpc: Also fit gap/φ_b on the far window (window ``far_fpc``; sampling
             without replacement, n known).
+        n_unconverged: Points already removed as unconverged (recorded).
 
     Returns:
         The fits.
@@ -234,4 +246,5 @@ def fit_curve(curve: GapCurve, n: int | None, *, fpc: bool = False) -> CurveFits
         )
     except ValueError as exc:
         seg = str(exc)
-    return CurveFits(curve, n, fits, seg)
+    profile = local_slopes(curve.batch_size, curve.gap, se=curve.gap_se)
+    return CurveFits(curve, n, fits, seg, profile, n_unconverged)

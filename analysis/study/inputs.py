@@ -112,18 +112,31 @@ class GapTable:
             return "gap_cv"
         return "gap"
 
+    @property
+    def unconverged(self) -> NDArray[np.bool_]:
+        """Rows whose eigen-solver did not converge (``n_converged`` < ``n_batches``).
+
+        All False when the table does not record ``n_converged``.
+        """
+        k, nb = self.columns.get("n_converged"), self.columns.get("n_batches")
+        if k is None or nb is None:
+            return np.zeros(len(self), bool)
+        return k < nb
+
     def curve(self, label: str) -> GapCurve:
-        """The gap curve (see :attr:`gap_column`).
+        """The gap curve (see :attr:`gap_column`), unconverged rows set to NaN.
 
         Args:
             label: Label for tables and legends.
 
         Returns:
-            The curve (SEs included when the table has them).
+            The curve (SEs included when the table has them); rows of
+            :attr:`unconverged` have a NaN gap, so fits drop (and count) them.
         """
         col = self.gap_column
         se = self.columns.get(f"{col}_se")
-        return GapCurve.of(self.columns["batch_size"], self.columns[col], se, label)
+        gap = np.where(self.unconverged, np.nan, self.columns[col])
+        return GapCurve.of(self.columns["batch_size"], gap, se, label)
 
 
 @dataclass(frozen=True)

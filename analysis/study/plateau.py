@@ -1,41 +1,43 @@
-r"""EoSS detection for one training run: sharpening end, plateau window, plateau levels.
+r"""EoSS detection for one training run: sharpening end, stationarity, plateau levels.
 
 Each constant-(η, b) phase of a run (:func:`eoss.analysis.records.reader.phases`) is
-analysed
-on its own, with the normalised mini-batch sharpness
-:math:`r_t = \mathrm{MiniBS}_t \cdot \eta / 2` (MiniBS in units of 2/η) measured at the
-phase's training batch size. Criteria (the defaults live in :class:`Criteria`):
+analysed on its own, with the normalised mini-batch sharpness
+:math:`r_t = \mathrm{MiniBS}_t \cdot \eta / 2` (MiniBS in units of 2/η). Criteria (the
+defaults live in :class:`Criteria`):
 
+* **Which MiniBS rows**: those measured at the phase's training batch size; when the
+  phase has none (full-batch GD, b = n, whose MiniBS is measured at
+  ``track.minibs_batch_size``, e.g. 32), every MiniBS row of the phase, whatever b it
+  was measured at; the b used is recorded in ``minibs_batch_size`` and said in the
+  report.
 * **Reached / end of progressive sharpening**: the first MiniBS measurement of the
   phase with :math:`r_t \ge 1 - \delta` (``reach_tol`` δ = 0.1), not counting a
-  measurement taken at the phase's first step (that one describes the
-  initialisation or the previous phase: a network can start above 2/η and fall
-  back at once). Its step is ``sharpening_end_step``.
-* **Plateau window**: from that step to the last measurement of the phase with
-  :math:`r_t \ge 1-\delta` (a trailing fall below the band — e.g. the loss reaching
-  zero — ends the plateau). The first ``burn_in`` fraction (0.2) of the window's
-  measurements is discarded before levels are estimated: MiniBS overshoots and
-  settles for a while after first reaching 2/η, and right after an η or b change.
-* **Levels with intervals (autocorrelation)**: consecutive measurements along a
-  trajectory are correlated, so each level is a *batch-means* estimate
-  (:mod:`eoss.analysis.stats.batch_means`: blocks of ⌊√m⌋ consecutive values, SE from
-  the
-  spread of the block means, Student-t interval). Each MiniBS measurement's own
-  Monte-Carlo error is part of that spread, so it is accounted for too; the lag-1
-  autocorrelation of the raw values is reported as a diagnostic.
-* Levels: MiniBS, FullBS, batch sharpness, λ_max of the step's own batch, the gap
-  MiniBS − FullBS *paired* at steps where both were measured, the control-variate
-  gap (``gap_cv``) where recorded, and the ratio NTK λ_max / MiniBS (paired).
-* **Status** of a phase: ``"eoss"`` (reached, and at least ``min_plateau_points``
-  measurements after burn-in); ``"reached_briefly"`` (reached, fewer points);
-  ``"converged_before_eoss"`` (never reached, and the training loss at the end of
-  the phase is at most ``converged_loss_ratio`` (1 %) of its value at the start: the
-  run fitted its data before sharpening to 2/η); ``"not_reached"`` (never reached,
-  loss not converged: the run is too short or η too small); ``"insufficient_data"``
-  (fewer than 2 MiniBS measurements). ``diverged`` is flagged separately.
+  measurement taken at the phase's first step (it describes the initialisation or
+  the previous phase). Its step is ``sharpening_end_step``. The same is done on
+  batch sharpness (``reached_batch_sharpness``, ``status_batch_sharpness``): EoSS is
+  detected on both, and both are reported.
+* **Stationarity and plateau**: the plateau is the last ``tail`` (20 %) of the
+  phase's steps, and it counts only if the phase is stationary there
+  (:mod:`eoss.analysis.study.stationarity`: drift of batch sharpness and FullBS
+  across the tail within ±``drift_tol`` = 0.05 × 2/η).
+* **Levels with intervals (autocorrelation)**: each level over the plateau is a
+  *batch-means* estimate (:mod:`eoss.analysis.stats.batch_means`). Levels: MiniBS,
+  FullBS, batch sharpness, λ_max of the step's own batch, the gap MiniBS − FullBS
+  *paired* at steps where both were measured, the control-variate gap (``gap_cv``)
+  where recorded, and the ratio NTK λ_max / MiniBS (paired).
+* **Converged measurements only**: FullBS rows with ``converged`` false and MiniBS
+  rows with ``n_converged`` < ``n_batches`` are left out of every level, and counted
+  (``n_unconverged``).
+* **Status** of a phase: ``"eoss"`` (reached, stationary, and at least
+  ``min_plateau_points`` MiniBS measurements in the plateau); ``"non_stationary"``
+  (reached, but drifting, or too few tail points to tell); ``"reached_briefly"``
+  (reached, fewer plateau points); ``"converged_before_eoss"`` (never reached, and
+  the training loss at the end of the phase is at most ``converged_loss_ratio`` (1 %)
+  of its value at the start); ``"not_reached"`` (never reached, loss not
+  converged); ``"insufficient_data"`` (fewer than 2 MiniBS measurements).
+  ``diverged`` is flagged separately.
 * **FullBS > MiniBS violations** (whole phase, every paired measurement): a pair
-  counts when MiniBS − FullBS < −z·SE(MiniBS) with z = ``violation_z`` = 3 (with
-  tens of pairs per run a 2-SE rule would flag some by chance alone). Note that
+  counts when MiniBS − FullBS < −z·SE(MiniBS) with z = ``violation_z`` = 3. Note that
   E_B λ_max(H_B) ≥ λ_max(E_B H_B) = FullBS holds exactly (λ_max is convex, Jensen),
   so violations can only be Monte-Carlo or solver error.
 """
@@ -50,7 +52,17 @@ from numpy.typing import NDArray
 
 from eoss.analysis.records.reader import RunTables
 from eoss.analysis.stats.batch_means import Level, block_level
+from eoss.analysis.study.phase_rows import (
+    converged_rows,
+    in_phase,
+    minibs_rows_b,
+    pair_stats,
+    paired,
+    phase_mask,
+    series,
+)
 from eoss.analysis.study.phases import Phase, phases
+from eoss.analysis.study.stationarity import Stationarity, stationarity, tail_start
 
 
 @dataclass(frozen=True)
@@ -61,9 +73,10 @@ class Criteria:
         reach_tol: δ: reached when MiniBS ≥ (1 − δ)·2/η. 0.1 because MiniBS from
             K ≈ 32 batches has a Monte-Carlo error of a few percent and plateau
             trajectories oscillate by about ±10 % around 2/η.
-        burn_in: Fraction of the window's first measurements discarded.
-        min_plateau_points: Measurements needed after burn-in for a level (4 gives
-            at least 2 batch-means blocks).
+        tail: Fraction of a phase's last steps that is its plateau (0.2).
+        drift_tol: τ: stationary when |drift| ≤ τ·2/η across the tail (0.05).
+        min_plateau_points: MiniBS measurements needed in the plateau (4 gives at
+            least 2 batch-means blocks).
         converged_loss_ratio: End/start training-loss ratio below which a run that
             never reached 2/η is called converged.
         violation_z: SEs below zero for a FullBS > MiniBS violation.
@@ -71,11 +84,18 @@ class Criteria:
     """
 
     reach_tol: float = 0.1
-    burn_in: float = 0.2
+    tail: float = 0.2
+    drift_tol: float = 0.05
     min_plateau_points: int = 4
     converged_loss_ratio: float = 1e-2
     violation_z: float = 3.0
     alpha: float = 0.05
+
+    def __post_init__(self) -> None:
+        if not 0 < self.tail <= 1:
+            raise ValueError(f"tail must be in (0, 1], got {self.tail}")
+        if not self.drift_tol > 0:
+            raise ValueError(f"drift_tol must be > 0, got {self.drift_tol}")
 
 
 @dataclass(frozen=True)
@@ -84,8 +104,8 @@ class PhaseDetection:
 
     Attributes:
         phase: The phase.
-        status: "eoss", "reached_briefly", "converged_before_eoss", "not_reached" or
-            "insufficient_data".
+        status: "eoss", "non_stationary", "reached_briefly",
+            "converged_before_eoss", "not_reached" or "insufficient_data".
         reached: MiniBS reached (1 − δ)·2/η in this phase.
         sharpening_end_step: Step at which it first did (None if never).
         n_minibs: MiniBS measurements in the phase.
@@ -93,16 +113,22 @@ class PhaseDetection:
         n_violations: Pairs with MiniBS − FullBS < −z·SE(MiniBS).
         diverged: The run diverged (status or event).
         criteria: The thresholds used.
-        window: (first, last) step of the plateau window, or None.
-        minibs: MiniBS level over the window after burn-in.
+        minibs_batch_size: b at which the MiniBS rows used were measured.
+        status_batch_sharpness: The status with batch sharpness in place of MiniBS.
+        reached_batch_sharpness: Batch sharpness reached (1 − δ)·2/η.
+        n_unconverged: Rows left out because the solver did not converge
+            ({"minibs": k, "fullbs": k}).
+        stationarity: Tail drifts and verdict (None without MiniBS data).
+        window: (first, last) step of the plateau (the tail), or None.
+        minibs: MiniBS level over the plateau.
         fullbs: FullBS level.
         gap: Paired MiniBS − FullBS level.
         gap_cv: Control-variate gap level.
         batch_sharpness: Batch-sharpness level.
         step_lambda: Level of λ_max of the step's own batch.
         ntk_ratio: Level of NTK λ_max / MiniBS (paired).
-        in_band_fraction: Fraction of window MiniBS values within [2/η, 4/η].
-        drift: Mean of the window's second half minus its first half, units of 2/η.
+        in_band_fraction: Fraction of plateau MiniBS values within [2/η, 4/η].
+        drift: Drift of batch sharpness (or MiniBS) across the tail, units of 2/η.
     """
 
     phase: Phase
@@ -114,6 +140,11 @@ class PhaseDetection:
     n_violations: int
     diverged: bool
     criteria: Criteria
+    minibs_batch_size: int | None = None
+    status_batch_sharpness: str | None = None
+    reached_batch_sharpness: bool = False
+    n_unconverged: dict[str, int] | None = None
+    stationarity: Stationarity | None = None
     window: tuple[int, int] | None = None
     minibs: Level | None = None
     fullbs: Level | None = None
@@ -124,6 +155,14 @@ class PhaseDetection:
     ntk_ratio: Level | None = None
     in_band_fraction: float | None = None
     drift: float | None = None
+
+    @property
+    def minibs_b_note(self) -> str:
+        """Text when MiniBS was measured at a b other than the phase's ("" if not)."""
+        b = self.minibs_batch_size
+        if b is None or b == self.phase.batch_size:
+            return ""
+        return f"MiniBS measured at b = {b} (phase b = {self.phase.batch_size})"
 
     def normalised(self, name: str) -> Level | None:
         """A level in units of 2/η (multiplied by η/2).
@@ -152,7 +191,7 @@ class PhaseDetection:
             if name in ("phase", "criteria"):
                 continue
             val = getattr(self, name)
-            out[name] = val.to_dict() if isinstance(val, Level) else val
+            out[name] = val.to_dict() if hasattr(val, "to_dict") else val
         for name in ("minibs", "fullbs", "gap", "gap_cv", "batch_sharpness"):
             lvl = self.normalised(name)
             out[f"{name}_over_threshold"] = None if lvl is None else lvl.to_dict()
@@ -161,38 +200,19 @@ class PhaseDetection:
         return out
 
 
-def _mask(run: RunTables, table: str, phase: Phase, match_b: bool = True) -> NDArray:
-    """Rows of ``table`` inside the phase (and measured at its batch size)."""
-    steps = run.column(table, "step")
-    m = (steps >= phase.start) & (steps < phase.end)
-    b = run.column(table, "batch_size")
-    if match_b and len(b):
-        m &= np.isnan(b) | (b == phase.batch_size)
-    return m
-
-
-def _pair(s1: NDArray, v1: NDArray, s2: NDArray, v2: NDArray) -> tuple[NDArray, ...]:
-    """Values of two series at their common steps: (steps, v1, v2)."""
-    common, i1, i2 = np.intersect1d(s1, s2, assume_unique=False, return_indices=True)
-    return common, v1[i1], v2[i2]
-
-
 def _level_between(
-    run: RunTables, table: str, key: str, phase: Phase, lo: int, hi: int, alpha: float
+    run: RunTables, src: tuple[str, str], mask: NDArray, lo: float, alpha: float
 ) -> Level | None:
-    m = _mask(run, table, phase)
-    steps = run.column(table, "step")
-    vals = run.column(table, key)
+    steps, vals = series(run, *src, mask)
     if len(vals) == 0:
         return None
-    sel = m & (steps >= lo) & (steps <= hi)
-    return block_level(vals[sel], alpha=alpha)
+    return block_level(vals[steps >= lo], alpha=alpha)
 
 
 def _converged(run: RunTables, phase: Phase, ratio: float) -> bool:
     """Training loss at the end of the phase ≤ ratio × at its start."""
     for table, key in (("eval", "train_loss"), ("train", "loss")):
-        loss = run.column(table, key)[_mask(run, table, phase, match_b=False)]
+        loss = run.column(table, key)[in_phase(run, table, phase)]
         loss = loss[np.isfinite(loss)]
         if len(loss) >= 2:
             k = max(len(loss) // 10, 1)  # average a tenth at each end (batch noise)
@@ -200,49 +220,28 @@ def _converged(run: RunTables, phase: Phase, ratio: float) -> bool:
     return False
 
 
-def _pair_stats(run: RunTables, phase: Phase, z: float) -> tuple[int, int]:
-    """(pairs, significant FullBS > MiniBS violations) over the whole phase."""
-    mm, fm = _mask(run, "minibs", phase), _mask(run, "fullbs", phase, match_b=False)
-    s = run.column("minibs", "step")[mm]
-    diff_se = run.column("minibs", "minibs")[mm], run.column("minibs", "minibs_se")[mm]
-    fs, fb = run.column("fullbs", "step")[fm], run.column("fullbs", "fullbs")[fm]
-    _, i_m, i_f = np.intersect1d(s, fs, return_indices=True)
-    mb, se = diff_se[0][i_m], diff_se[1][i_m]
-    gap = mb - fb[i_f]
-    ok = np.isfinite(gap)
-    bad = ok & (gap < -z * np.nan_to_num(se, nan=0.0))
-    return int(ok.sum()), int(bad.sum())
-
-
-def _paired_level(
-    run: RunTables, phase: Phase, lo: int, hi: int, alpha: float, other: str
-) -> Level | None:
-    """MiniBS − FullBS (other="fullbs") or NTK/MiniBS (other="ntk"), paired."""
-    mm = _mask(run, "minibs", phase)
-    s = run.column("minibs", "step")[mm]
-    mb = run.column("minibs", "minibs")[mm]
-    table, key = (
-        ("fullbs", "fullbs") if other == "fullbs" else ("ntk", "ntk_lambda_max")
-    )
-    om = _mask(run, table, phase, match_b=other != "fullbs")
-    steps, a, b = _pair(
-        s, mb, run.column(table, "step")[om], run.column(table, key)[om]
-    )
-    sel = (steps >= lo) & (steps <= hi)
-    if not sel.any():
-        return None
-    vals = a[sel] - b[sel] if other == "fullbs" else b[sel] / a[sel]
-    return block_level(vals, alpha=alpha)
-
-
 def _status(
-    reached: bool, n_used: int, n_minibs: int, converged: bool, c: Criteria
+    reached: bool,
+    n_used: int,
+    n_minibs: int,
+    converged: bool,
+    c: Criteria,
+    stationary: bool | None,
 ) -> str:
     if n_minibs < 2:
         return "insufficient_data"
     if reached:
-        return "eoss" if n_used >= c.min_plateau_points else "reached_briefly"
+        if n_used < c.min_plateau_points:
+            return "reached_briefly"
+        return "eoss" if stationary else "non_stationary"
     return "converged_before_eoss" if converged else "not_reached"
+
+
+def _first_hit(steps: NDArray, r: NDArray, phase: Phase, tol: float) -> int | None:
+    # The measurement at the phase's first step describes the inherited state (the
+    # initialisation, or the previous phase), not the dynamics under this (η, b).
+    hit = np.flatnonzero((r >= 1 - tol) & (steps > phase.start))
+    return int(steps[hit[0]]) if len(hit) else None
 
 
 def detect_phase(
@@ -259,13 +258,34 @@ def detect_phase(
         The detection, levels in raw units.
     """
     c = criteria or Criteria()
-    mm = _mask(run, "minibs", phase)
-    steps, mb = run.column("minibs", "step")[mm], run.column("minibs", "minibs")[mm]
-    r = mb * phase.lr / 2  # MiniBS in units of 2/η
-    # The measurement at the phase's first step describes the inherited state (the
-    # initialisation, or the previous phase), not the dynamics under this (η, b).
-    hit = np.flatnonzero((r >= 1 - c.reach_tol) & (steps > phase.start))
-    n_pairs, n_viol = _pair_stats(run, phase, c.violation_z)
+    half = phase.lr / 2
+    b_mb = minibs_rows_b(run, phase)
+    mm, fm = phase_mask(run, "minibs", phase, b_mb), phase_mask(run, "fullbs", phase)
+    steps, mb = series(run, "minibs", "minibs", mm)
+    bs_steps, bs = series(run, "minibs", "batch_sharpness", mm)
+    bs_ok = np.isfinite(bs)
+    r = mb * half
+    lo = tail_start(phase.start, phase.end, c.tail)
+    n_pairs, n_viol = pair_stats(run, mm, fm, c.violation_z)
+    unconv = {
+        t: int((in_phase(run, t, phase) & ~converged_rows(run, t)).sum())
+        for t in ("minibs", "fullbs")
+    }
+    sharp = ("batch_sharpness", bs_steps[bs_ok], bs[bs_ok] * half)
+    if not bs_ok.any():
+        sharp = ("minibs", steps, r)
+    fs, fb = series(run, "fullbs", "fullbs", fm)
+    tail = (int(np.ceil(lo)), phase.end - 1)
+    st = stationarity(
+        tail,
+        (sharp[0], sharp[1][sharp[1] >= lo], sharp[2][sharp[1] >= lo]),
+        (fs[fs >= lo], fb[fs >= lo] * half),
+        c.drift_tol,
+    )
+    end_step = _first_hit(steps, r, phase, c.reach_tol)
+    bs_end = _first_hit(sharp[1], sharp[2], phase, c.reach_tol)
+    n_used = int((steps >= lo).sum())
+    converged = _converged(run, phase, c.converged_loss_ratio)
     base = dict(
         phase=phase,
         n_minibs=int(len(mb)),
@@ -273,60 +293,62 @@ def detect_phase(
         n_violations=n_viol,
         diverged=run.diverged,
         criteria=c,
-    )
-    if len(hit) == 0 or len(mb) < 2:
-        converged = _converged(run, phase, c.converged_loss_ratio)
-        return PhaseDetection(
-            status=_status(False, 0, len(mb), converged, c),
-            reached=len(hit) > 0,
-            sharpening_end_step=int(steps[hit[0]]) if len(hit) else None,
-            **base,
-        )
-    first, last = int(hit[0]), int(hit[-1])
-    k0 = first + int(c.burn_in * (last - first + 1))
-    used = r[k0 : last + 1]
-    return PhaseDetection(
-        status=_status(True, len(used), len(mb), False, c),
-        reached=True,
-        sharpening_end_step=int(steps[first]),
-        **_plateau(
-            run, phase, (int(steps[first]), int(steps[k0]), int(steps[last])), used, c
+        minibs_batch_size=b_mb,
+        n_unconverged=unconv,
+        stationarity=st,
+        reached=end_step is not None,
+        sharpening_end_step=end_step,
+        reached_batch_sharpness=bs_end is not None,
+        status_batch_sharpness=_status(
+            bs_end is not None, n_used, len(mb), converged, c, st.stationary
         ),
-        **base,
+    )
+    status = _status(end_step is not None, n_used, len(mb), converged, c, st.stationary)
+    if end_step is None or len(mb) < 2:
+        return PhaseDetection(status=status, **base)
+    return PhaseDetection(
+        status=status, **base, **_plateau(run, phase, (mm, fm), lo, r, st, c)
     )
 
 
 def _plateau(
     run: RunTables,
     phase: Phase,
-    marks: tuple[int, int, int],
-    used: NDArray,
+    masks: tuple[NDArray, NDArray],
+    lo: float,
+    r: NDArray,
+    st: Stationarity,
     c: Criteria,
 ) -> dict[str, Any]:
-    """Window, levels and band statistics of a reached phase.
-
-    ``marks`` = (window start, first step after burn-in, window end); ``used`` = the
-    normalised MiniBS values from burn-in to the window end.
-    """
-    start, lo, hi = marks
-    sources = {
-        "minibs": ("minibs", "minibs"),
-        "fullbs": ("fullbs", "fullbs"),
-        "gap_cv": ("minibs", "gap_cv"),
-        "batch_sharpness": ("minibs", "batch_sharpness"),
-        "step_lambda": ("step_sharpness", "lambda_max"),
-    }
+    """Levels over the plateau (steps ≥ ``lo``) of a reached phase."""
+    mm, fm = masks
+    steps = run.column("minibs", "step")[mm]
+    tm = phase_mask(run, "step_sharpness", phase, phase.batch_size)
     out: dict[str, Any] = {
-        name: _level_between(run, table, key, phase, lo, hi, c.alpha)
-        for name, (table, key) in sources.items()
+        "minibs": _level_between(run, ("minibs", "minibs"), mm, lo, c.alpha),
+        "fullbs": _level_between(run, ("fullbs", "fullbs"), fm, lo, c.alpha),
+        "gap_cv": _level_between(run, ("minibs", "gap_cv"), mm, lo, c.alpha),
+        "batch_sharpness": _level_between(
+            run, ("minibs", "batch_sharpness"), mm, lo, c.alpha
+        ),
+        "step_lambda": _level_between(
+            run, ("step_sharpness", "lambda_max"), tm, lo, c.alpha
+        ),
     }
-    half = len(used) // 2
+    s, mb, _, fb = paired(run, mm, ("fullbs", "fullbs"), fm)
+    out["gap"] = block_level((mb - fb)[s >= lo], alpha=c.alpha) if len(s) else None
+    nm = phase_mask(run, "ntk", phase, phase.batch_size)
+    s, mb, _, ntk = paired(run, mm, ("ntk", "ntk_lambda_max"), nm)
+    out["ntk_ratio"] = (
+        block_level((ntk / mb)[s >= lo], alpha=c.alpha) if (s >= lo).any() else None
+    )
+    used = r[steps >= lo]
     out.update(
-        window=(start, hi),
-        gap=_paired_level(run, phase, lo, hi, c.alpha, "fullbs"),
-        ntk_ratio=_paired_level(run, phase, lo, hi, c.alpha, "ntk"),
-        in_band_fraction=float(np.mean((used >= 1) & (used <= 2))),
-        drift=float(used[half:].mean() - used[:half].mean()) if half else None,
+        window=(int(np.ceil(lo)), int(steps[-1])) if len(steps) else None,
+        in_band_fraction=float(np.mean((used >= 1) & (used <= 2)))
+        if len(used)
+        else None,
+        drift=None if st.sharpness is None else st.sharpness.drift,
     )
     return out
 

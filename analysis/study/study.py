@@ -34,6 +34,7 @@ class Study:
         comparisons: (static path, sweep key, comparison or reason) triples: each
             static curve against the sweep that holds its source run (the
             ``run`` of its config), or against every sweep when none does.
+        include_nonstationary: Non-stationary runs were used in the sweeps.
     """
 
     inputs: ReportInputs
@@ -44,6 +45,20 @@ class Study:
     static_fits: dict[str, CurveFits] = field(repr=False)
     simulate_fits: dict[str, CurveFits] = field(repr=False)
     comparisons: tuple[tuple[str, str, ExponentComparison | str], ...] = ()
+    include_nonstationary: bool = False
+
+    def with_nonstationary(self, include: bool) -> Study:
+        """The same study with the sweeps rebuilt including (or not) drifting runs.
+
+        Args:
+            include: Use non-stationary runs in the sweeps and their fits.
+
+        Returns:
+            ``self`` when nothing changes, else a new study.
+        """
+        if include == self.include_nonstationary:
+            return self
+        return analyse(self.inputs, self.criteria, include_nonstationary=include)
 
 
 def _table_fits(
@@ -55,24 +70,36 @@ def _table_fits(
         # n-relative windows only make sense for batches drawn without replacement
         # from n points (static curves always are; simulations say so).
         without = t.kind == "static" or sampling_of(t) in (None, "without")
-        out[label] = fit_curve(t.curve(label), t.n if without else None, fpc=without)
+        out[label] = fit_curve(
+            t.curve(label),
+            t.n if without else None,
+            fpc=without,
+            n_unconverged=int(t.unconverged.sum()),
+        )
     return out
 
 
-def analyse(inputs: ReportInputs, criteria: Criteria | None = None) -> Study:
+def analyse(
+    inputs: ReportInputs,
+    criteria: Criteria | None = None,
+    *,
+    include_nonstationary: bool = False,
+) -> Study:
     """Run every analysis on the inputs.
 
     Args:
         inputs: From :func:`eoss.analysis.study.inputs.discover_inputs`.
         criteria: EoSS thresholds (default
-        :class:`eoss.analysis.study.plateau.Criteria`).
+            :class:`eoss.analysis.study.plateau.Criteria`).
+        include_nonstationary: Use runs that reached 2/η but are not stationary
+            in the sweeps (off by default; they are reported as excluded).
 
     Returns:
         The study.
     """
     crit = criteria or Criteria()
     dets = tuple((run, detect_eoss(run, crit)) for run in inputs.runs)
-    sweeps = tuple(build_sweeps(dets))
+    sweeps = tuple(build_sweeps(dets, include_nonstationary=include_nonstationary))
     sweep_fits = {s.key: fit_curve(s.curve(), s.n_train) for s in sweeps}
     static_fits = _table_fits(inputs, inputs.static)
     return Study(
@@ -84,6 +111,7 @@ def analyse(inputs: ReportInputs, criteria: Criteria | None = None) -> Study:
         static_fits=static_fits,
         simulate_fits=_table_fits(inputs, inputs.simulate),
         comparisons=_compare_all(inputs, static_fits, sweeps),
+        include_nonstationary=include_nonstationary,
     )
 
 

@@ -213,11 +213,19 @@ def _point(dets: Sequence[Any]) -> dict[str, Any]:
 
 def build_sweeps(
     items: Sequence[tuple[RunTables, RunDetection]],
+    *,
+    include_nonstationary: bool = False,
 ) -> list[Sweep]:
     """Group plain SGD runs into sweeps and combine their plateaus per batch size.
 
+    Runs whose first phase is at EoSS (status ``"eoss"``: reached and stationary)
+    enter the curves; with ``include_nonstationary`` so do runs that reached 2/η
+    but still drift (status ``"non_stationary"``). Every other run is listed in
+    :attr:`Sweep.excluded` with its status.
+
     Args:
         items: (run, detection) pairs.
+        include_nonstationary: Also use non-stationary runs (off by default).
 
     Returns:
         The sweeps, sorted by key: groups whose runs cover at least two batch sizes
@@ -235,7 +243,8 @@ def build_sweeps(
         excluded = {}
         for run, det in groups[key]:
             ph = det.first
-            if ph.status == "eoss":
+            keep = ("eoss", "non_stationary") if include_nonstationary else ("eoss",)
+            if ph.status in keep:
                 by_b[ph.phase.batch_size].append((run.run_id, ph))
             else:
                 excluded[run.run_id] = ph.status

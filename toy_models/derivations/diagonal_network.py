@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import cache
-from typing import Any, Literal
+from typing import Literal
 
 import sympy as sp
 
@@ -42,18 +42,21 @@ from eoss.toy_models.derivations.diagonal_network_numeric import (
     evaluate_point,
     verify_diagonal_net,
 )
+from eoss.toy_models.derivations.diagonal_network_scope import (
+    LOSS_SCALES,
+    PARAMS,
+    scope_of,
+    verdict_over_settings,
+)
 from eoss.toy_models.derivations.result import ClaimVerdict, Derivation, Status
 
 Param = Literal["full", "diagonal"]
 LossScale = Literal["half", "full"]
-PARAMS: tuple[str, ...] = ("diagonal", "full")
-LOSS_SCALES: tuple[str, ...] = ("half", "full")
 PARAM_NAMES: dict[str, tuple[str, ...]] = {
     "diagonal": ("a1", "b1", "a2", "b2"),
     "full": ("a1", "b1", "a2", "b2", "b12", "b21"),
 }
 TARGETS = (1, -1)  # y_1, y_2
-_LOSS_TEXT = {"half": "(f - y)^2 / 2", "full": "(f - y)^2"}
 
 
 def _check(param: str, loss_scale: str) -> None:
@@ -256,41 +259,6 @@ def diagonal_network(
     )
 
 
-def _scope(pred) -> str:
-    """The (param, loss scale) combos where ``pred`` holds, grouped for reading."""
-    ok = {(p, s) for p in PARAMS for s in LOSS_SCALES if pred(p, s)}
-    if len(ok) == len(PARAMS) * len(LOSS_SCALES):
-        return "every parametrisation and loss scale"
-    parts, left = [], set(ok)
-    for s in LOSS_SCALES:
-        if all((p, s) in left for p in PARAMS):
-            parts.append(f"loss {_LOSS_TEXT[s]} (either parametrisation)")
-            left -= {(p, s) for p in PARAMS}
-    for p in PARAMS:
-        if all((p, s) in left for s in LOSS_SCALES):
-            parts.append(f"{p} B (either loss scale)")
-            left -= {(p, s) for s in LOSS_SCALES}
-    parts += [f"{p} B with loss {_LOSS_TEXT[s]}" for p, s in sorted(left)]
-    return "; ".join(parts)
-
-
-def _verdict(pred, condition: str = "", suffix: str = "") -> dict[str, Any]:
-    """ClaimVerdict ``verdict`` and ``status`` keywords over the 4 combos.
-
-    All combos → 'holds<condition>' (HOLDS); none → 'fails' (FAILS); some →
-    'holds under <scope><condition>' (HOLDS_UNDER_READING). Suffix: always.
-    """
-    scope = _scope(pred)
-    if scope.startswith("every"):
-        return {"verdict": "holds" + condition + suffix, "status": Status.HOLDS}
-    if not scope:
-        return {"verdict": "fails" + suffix, "status": Status.FAILS}
-    return {
-        "verdict": f"holds under {scope}{condition}{suffix}",
-        "status": Status.HOLDS_UNDER_READING,
-    }
-
-
 def _lam1_interp(p: str, s: str) -> sp.Expr:
     return sp.expand(spectral_parts(p, s)["lambda1_interp"])
 
@@ -317,7 +285,7 @@ def _spectral_claims() -> tuple[ClaimVerdict, ...]:
             "Off the manifold the residual term changes it: lambda_1 = c(s_1 + "
             "sqrt(s_1^2 + 4 r_1 (2 f_1 + r_1))).",
             scope="parametrisation and loss scale",
-            **_verdict(_paper_lam1_holds, ", at interpolation only"),
+            **verdict_over_settings(_paper_lam1_holds, ", at interpolation only"),
         ),
         ClaimVerdict(
             "FullBS = max(lambda_1/2, lambda_2/2)",
@@ -326,31 +294,30 @@ def _spectral_claims() -> tuple[ClaimVerdict, ...]:
             "FullBS = c((s_1+s_2)/2 + sqrt(((s_1-s_2)/2)^2 + p^2)) with p = grad "
             f"f_1 . grad f_2 = {p_full}, strictly above max/2 whenever p != 0.",
             scope="L = (l_1 + l_2)/2, lambda_i of the same loss scale",
-            **_verdict(_disjoint, ", at every point"),
+            **verdict_over_settings(_disjoint, ", at every point"),
         ),
         ClaimVerdict(
             "the per-sample top eigenvectors are orthogonal (used for FullBS)",
             explanation="Diagonal B: disjoint supports. Full B: at interpolation "
             "the cosine is |p|/sqrt(s_1 s_2) with p as above.",
             scope="parametrisation",
-            **_verdict(_disjoint, ", at every point"),
+            **verdict_over_settings(_disjoint, ", at every point"),
         ),
     )
 
 
 def _batch_and_bound_claims() -> tuple[ClaimVerdict, ...]:
     bound = {s: spectral_parts("diagonal", s)["lower_bound"] for s in LOSS_SCALES}
-    tight = _scope(lambda p, s: bound[s] == 2)
+    tight = scope_of(lambda p, s: bound[s] == 2)
     return (
         ClaimVerdict(
             "MiniBS = (lambda_1 + lambda_2)/2",
-            "holds under b = 1 (any parametrisation, scaling and point)",
+            "holds for b = 1, the paper's setting (any parametrisation/point)",
             "b = 1 draws z_1 or z_2 w.p. 1/2. For b = 2 with replacement "
             "MiniBS = (lambda_1 + lambda_2)/4 + FullBS/2; without replacement "
             "b = 2 is the full batch and MiniBS = FullBS.",
             "batch size and sampling scheme",
-            # Only for one batch size (b = 2 with replacement gives another value).
-            status=Status.HOLDS_UNDER_READING,
+            status=Status.HOLDS,  # App. F states Eq. 9 for "mini batches of size one"
         ),
         ClaimVerdict(
             "lambda_i >= 2 at interpolation",
@@ -360,7 +327,9 @@ def _batch_and_bound_claims() -> tuple[ClaimVerdict, ...]:
             "1, a_2 = -b_2 = 1; full B also b_12 = -1, a_2 = b_2 = b_21 = 0 with "
             "a_1 = b_1 = 1).",
             scope="both parametrisations",
-            **_verdict(lambda p, s: bound[s] >= 2, suffix=f" (tight only for {tight})"),
+            **verdict_over_settings(
+                lambda p, s: bound[s] >= 2, suffix=f" (tight only for {tight})"
+            ),
         ),
     )
 

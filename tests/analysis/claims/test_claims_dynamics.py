@@ -16,6 +16,28 @@ def _verdicts(paths):
     return {c.key: c.verdict for c in evaluate_claims(study)}
 
 
+def _controls(root, gd=True, sgd=True):
+    """GD (b = n, MiniBS recorded at b = 32) at EoS; plain SGD at b = 16 at EoSS."""
+    if gd:
+        write_train_run(
+            root,
+            "gd",
+            optimizer="gd",
+            batch_size=1024,
+            minibs_batch_size=32,
+            level=1.05,
+            fullbs_level=1.0,
+            seed=7,
+        )
+    if sgd:
+        write_train_run(root, "sgd", level=1.6, fullbs_level=0.5, seed=8)
+
+
+def _row(paths, key):
+    study = analyse(discover_inputs(paths))
+    return next(c for c in evaluate_claims(study) if c.key == key)
+
+
 def test_only_full_covariance_noise_is_eoss(tmp_path):
     # full covariance: MiniBS 1.6 x 2/eta with FullBS 0.5 x 2/eta (EoSS);
     # diagonal / isotropic: FullBS at 2/eta (EoS, like plain GD)
@@ -26,10 +48,49 @@ def test_only_full_covariance_noise_is_eoss(tmp_path):
         write_train_run(
             tmp_path, kind, noise_kind=kind, level=1.05, fullbs_level=1.0, seed=3
         )
-    assert _verdicts([tmp_path])["noise_full_covariance_only"] == "supported"
+    _controls(tmp_path)
+    r = _row([tmp_path], "noise_full_covariance_only")
+    assert r.verdict == "supported", r.note
+    assert "gd: EoS" in r.measured and "sgd: EoSS" in r.measured
+    assert "MiniBS measured at b = 32 (phase b = 1024)" in r.note
+
+
+def test_gd_control_uses_minibs_rows_measured_at_another_b(tmp_path):
+    _controls(tmp_path, sgd=False)
+    study = analyse(discover_inputs([tmp_path]))
+    ((_, det),) = study.detections
+    ph = det.first
+    assert ph.phase.batch_size == 1024 and ph.minibs_batch_size == 32
+    assert ph.status == "eoss" and ph.n_minibs == 40
+
+
+def test_noise_claim_without_a_control_is_inconclusive(tmp_path):
+    write_train_run(
+        tmp_path, "full", noise_kind="gaussian", level=1.6, fullbs_level=0.5
+    )
+    for kind in ("diagonal", "isotropic"):
+        write_train_run(
+            tmp_path, kind, noise_kind=kind, level=1.05, fullbs_level=1.0, seed=3
+        )
+    _controls(tmp_path, sgd=False)
+    r = _row([tmp_path], "noise_full_covariance_only")
+    assert r.verdict == "inconclusive"
+    assert "no SGD control run" in r.note and "would read 'supported'" in r.note
+
+
+def test_noise_claim_with_a_misclassified_control_is_inconclusive(tmp_path):
+    write_train_run(
+        tmp_path, "full", noise_kind="gaussian", level=1.6, fullbs_level=0.5
+    )
+    _controls(tmp_path, sgd=False)
+    # a "plain SGD" control whose FullBS sits at 2/eta: the rule calls it EoS
+    write_train_run(tmp_path, "sgd", level=1.05, fullbs_level=1.0, seed=8)
+    r = _row([tmp_path], "noise_full_covariance_only")
+    assert r.verdict == "inconclusive" and "SGD control classified EoS" in r.note
 
 
 def test_diagonal_noise_at_eoss_refutes_the_claim(tmp_path):
+    _controls(tmp_path)
     write_train_run(
         tmp_path, "full", noise_kind="gaussian", level=1.6, fullbs_level=0.5
     )

@@ -27,7 +27,8 @@ def test_every_status_has_a_verdict():
     "status, verdict",
     [
         (Status.HOLDS, Verdict.SUPPORTED),
-        (Status.HOLDS_UNDER_READING, Verdict.SUPPORTED),  # today's mapping
+        # holding only under another reading is not supported *as stated*
+        (Status.HOLDS_UNDER_READING, Verdict.NOT_SUPPORTED),
         (Status.FAILS, Verdict.NOT_SUPPORTED),
         (Status.INCONCLUSIVE, Verdict.INCONCLUSIVE),
     ],
@@ -44,11 +45,11 @@ def test_documents_without_status_fall_back_to_the_prose_rule():
         return claim_verdict({"claim": "c", "verdict": text})
 
     assert v("holds") is Verdict.SUPPORTED
-    assert v("holds under b = 1") is Verdict.SUPPORTED
+    assert v("holds under b = 1") is Verdict.NOT_SUPPORTED
     assert v("fails") is Verdict.NOT_SUPPORTED
     assert v("ambiguous") is Verdict.INCONCLUSIVE
     assert v("who knows") is Verdict.INCONCLUSIVE
-    assert set(PROSE_VERDICT) == {"holds", "fails", "ambiguous"}
+    assert set(PROSE_VERDICT) == {"holds under", "holds", "fails", "ambiguous"}
     unknown = {"claim": "c", "verdict": "holds", "status": "new-status"}
     assert claim_verdict(unknown) is Verdict.INCONCLUSIVE
 
@@ -79,8 +80,11 @@ def test_symbolic_rows_from_status(tmp_path):
     path = tmp_path / "d.json"
     path.write_text(json.dumps(_doc("holds_under_reading")))
     rows = symbolic(analyse(discover_inputs([path])))
-    assert [r.verdict for r in rows] == [Verdict.SUPPORTED, Verdict.SUPPORTED]
+    assert [r.verdict for r in rows] == [Verdict.SUPPORTED, Verdict.NOT_SUPPORTED]
     assert rows[1].measured == "derived: holds under a reading; paper: b"
+    # the note says it is not supported as stated, and under which reading it holds
+    assert rows[1].note.startswith("not supported as stated; holds under a reading")
+    assert "(s)" in rows[1].note and rows[1].kind == "symbolic"
     assert rows[1].source.endswith("t [s]")
     path.write_text(json.dumps(_doc("inconclusive")))
     rows = symbolic(analyse(discover_inputs([path])))
@@ -91,7 +95,7 @@ def test_symbolic_rows_from_old_documents(tmp_path):
     path = write_derive_json(tmp_path / "d.json")  # no status fields
     rows = symbolic(analyse(discover_inputs([path])))
     assert [r.verdict.value for r in rows] == [
-        "supported",
+        "not supported",  # "holds under diagonal B"
         "supported",
         "not supported",
         "inconclusive",

@@ -78,3 +78,32 @@ def test_binary_and_missing_files(tmp_path, capsys):
     assert main(["fit", str(tmp_path / "none.csv"), "--x", "a", "--y", "b"]) == 2
     errs = capsys.readouterr().err.strip().split("\n")
     assert len(errs) == 2 and all(e.startswith("eoss fit: error:") for e in errs)
+
+
+def test_null_and_margin_give_the_tost_verdict_and_p_values(gap_csv, capsys):
+    argv = ["fit", gap_csv, "--x", "batch_size", "--y", "gap", "--se", "gap_se"]
+    assert main([*argv, "--null", "0.7", "--margin", "0.05", "--json"]) == 0
+    eq = json.loads(capsys.readouterr().out)["equivalence"]
+    assert eq["verdict"] == "not supported"  # α = 0.8 exactly, noiseless
+    assert {"p_lower", "p_upper", "p_tost", "ci90", "rule"} <= set(eq)
+    assert main([*argv, "--null", "0.7", "--margin", "0.2", "--json"]) == 0
+    eq = json.loads(capsys.readouterr().out)["equivalence"]
+    assert eq["verdict"] == "supported" and eq["p_tost"] < 0.05
+    assert eq["rule"].startswith("TOST |α − 0.7| ≤ 0.2")
+
+
+def test_profile_gives_local_slopes(gap_csv, capsys):
+    argv = ["fit", gap_csv, "--x", "batch_size", "--y", "gap", "--profile"]
+    assert main([*argv, "--json"]) == 0
+    ls = json.loads(capsys.readouterr().out)["local_slopes"]
+    assert len(ls["exponent"]) == 9 and all(abs(a - 0.8) < 1e-9 for a in ls["exponent"])
+    assert main(argv) == 0 and "slope 1→2" in capsys.readouterr().out
+
+
+def test_segments_with_too_few_points_is_a_one_line_error(tmp_path, capsys):
+    path = _write(tmp_path / "few.csv", "batch_size,gap\n1,1\n2,0.5\n4,0.25\n8,0.1\n")
+    assert (
+        main(["fit", path, "--x", "batch_size", "--y", "gap", "--segments", "3"]) == 2
+    )
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "--segments 3" in err and "got 4" in err

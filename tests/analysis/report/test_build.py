@@ -72,15 +72,27 @@ def test_verdicts_on_designed_fixtures(report):
     for c in report.claims:
         by_key.setdefault(c.key, []).append(c)
     assert by_key["minibs_band"][0].verdict == "supported"  # level 1.05 in [1, 2]
-    assert by_key["trained_gap_b_minus_0_7"][0].verdict == "supported"
+    # four runs cannot show |α − 0.7| ≤ 0.1 (TOST); the point null cannot reject
+    assert by_key["trained_gap_b_minus_0_7"][0].verdict == "inconclusive"
+    assert "TOST |α − 0.7| ≤ 0.1" in by_key["trained_gap_b_minus_0_7"][0].criterion
     assert by_key["trained_gap_b_minus_1"][0].verdict == "not measured"  # no b > 100
     assert by_key["static_gap_b_minus_1"][0].verdict == "supported"
     assert by_key["fullbs_lower_small_b"][0].verdict == "supported"
     assert by_key["noise_full_covariance_only"][0].verdict == "not measured"
     symbolic = [c.verdict for c in by_key["symbolic"]]
-    assert symbolic == ["supported", "supported", "not supported", "inconclusive"]
+    # "holds under diagonal B" is not supported as stated
+    assert symbolic == ["not supported", "supported", "not supported", "inconclusive"]
     # the run that converged first is reported as such, not silently dropped
     assert "converged_before_eoss" in by_key["minibs_band"][0].note
+
+
+def test_point_null_policy_is_available(inputs):
+    from eoss.analysis.claims.policy import ClaimPolicy
+
+    study = analyse(discover_inputs([inputs]))
+    rows = evaluate_claims(study, ClaimPolicy(exponent_rule="point"))
+    (mid,) = [r for r in rows if r.key == "trained_gap_b_minus_0_7"]
+    assert mid.verdict == "supported" and mid.criterion.startswith("point-null rule")
 
 
 def test_simulation_verdicts(tmp_path):

@@ -45,7 +45,10 @@ def test_every_verdict_has_a_status_matching_its_prose():
 @pytest.mark.parametrize(
     "derivation, expected",
     [
-        (lambda: diagonal_network("diagonal", "half"), (R, R, R, R, H)),
+        # judged in App. F's own setting (diagonal B, MSE (f - y)^2): the λ1
+        # formula needs the loss (f - y)^2 / 2 (R); FullBS and orthogonality hold
+        # for diagonal B (H); MiniBS is stated for "mini batches of size one" (H)
+        (lambda: diagonal_network("diagonal", "half"), (R, H, H, H, H)),
         (lambda: eos_threshold_derivation("half"), (H, H, R)),
         (lambda: eos_threshold_derivation("full"), (H, H, F)),
         (lemma41, (H, F)),

@@ -1,0 +1,125 @@
+r"""Stationarity of a run phase: has the trajectory stopped drifting?
+
+A plateau level is only a plateau if the run has stopped moving. For a phase of
+steps [s, e), the *tail* is its last ``tail`` fraction (default 20 %) of steps,
+:math:`t \ge s + (1 - \text{tail})(e - s)`. On the tail, the drift
+:math:`D = \hat\beta L` (slope × window length, HAC standard error:
+:func:`eoss.analysis.stats.drift.trend_drift`) of
+
+* batch sharpness / (2/η) (MiniBS / (2/η) when batch sharpness is not recorded), and
+* FullBS / (2/η)
+
+is computed. **Rule:** the phase is *stationary* when :math:`|D| \le \tau` for
+both series, τ = ``drift_tol`` = 0.05 (5 % of 2/η across the tail); *not
+stationary* when either exceeds it; *undetermined* when a series has fewer than 3
+tail measurements. The rule is on the point estimate; the SE is reported with it
+(a drift below τ by less than its SE is flagged in the text as imprecise).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from eoss.analysis.stats.drift import Drift, trend_drift
+
+
+@dataclass(frozen=True)
+class Stationarity:
+    """Tail drifts of a phase and the stationarity verdict (module docstring).
+
+    Attributes:
+        tail: (first, last) step of the tail window (phase steps, inclusive).
+        tol: τ, in units of 2/η.
+        sharpness_series: "batch_sharpness" or "minibs" (the first series tested).
+        sharpness: Its drift (units of 2/η), or None (too few points).
+        fullbs: FullBS drift (units of 2/η), or None.
+        stationary: True / False, or None when undetermined.
+    """
+
+    tail: tuple[int, int]
+    tol: float
+    sharpness_series: str
+    sharpness: Drift | None
+    fullbs: Drift | None
+    stationary: bool | None
+
+    @property
+    def rule(self) -> str:
+        """The rule, with τ."""
+        return (
+            f"stationary: |drift| ≤ {self.tol:g}·2/η over the last 20% of steps for "
+            "batch sharpness and FullBS (drift = OLS slope × window, HAC SE)"
+        )
+
+    def text(self) -> str:
+        """``bs +0.01 ± 0.02, FullBS +0.12 ± 0.03`` (units of 2/η).
+
+        Returns:
+            One line.
+        """
+
+        def one(name: str, d: Drift | None) -> str:
+            return f"{name} —" if d is None else f"{name} {d.drift:+.3f} ± {d.se:.2g}"
+
+        name = "bs" if self.sharpness_series == "batch_sharpness" else "MiniBS"
+        return f"{one(name, self.sharpness)}, {one('FullBS', self.fullbs)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict.
+
+        Returns:
+            Plain data.
+        """
+        return {
+            "tail": list(self.tail),
+            "tol": self.tol,
+            "sharpness_series": self.sharpness_series,
+            "sharpness": None if self.sharpness is None else self.sharpness.to_dict(),
+            "fullbs": None if self.fullbs is None else self.fullbs.to_dict(),
+            "stationary": self.stationary,
+        }
+
+
+def tail_start(start: int, end: int, tail: float) -> float:
+    """First step of the tail: s + (1 − tail)(e − s).
+
+    Args:
+        start: Phase start s.
+        end: Phase end e (exclusive).
+        tail: Fraction of steps in the tail.
+
+    Returns:
+        The step (not rounded).
+    """
+    return start + (1.0 - tail) * (end - start)
+
+
+def stationarity(
+    tail: tuple[int, int],
+    sharpness: tuple[str, NDArray, NDArray],
+    fullbs: tuple[NDArray, NDArray],
+    tol: float,
+) -> Stationarity:
+    """Apply the stationarity rule to a phase's tail (module docstring).
+
+    Args:
+        tail: (first, last) step of the tail.
+        sharpness: (series name, steps, values / (2/η)) of the sharpness series.
+        fullbs: (steps, FullBS / (2/η)).
+        tol: τ.
+
+    Returns:
+        The drifts and the verdict.
+    """
+    name, s_steps, s_vals = sharpness
+    d_s = trend_drift(s_steps, s_vals)
+    d_f = trend_drift(*fullbs)
+    if d_s is None or d_f is None:
+        verdict = None
+    else:
+        verdict = bool(np.abs(d_s.drift) <= tol and np.abs(d_f.drift) <= tol)
+    return Stationarity(tail, tol, name, d_s, d_f, verdict)
