@@ -39,7 +39,8 @@ Lanczos per batch on :func:`eoss.empirical.operators.hessian.minibatch_hessian` 
 official
 code's approach, kept as the reference), ``"auto"`` — when the model is
 ``Sequential(Flatten(), Linear, ...)`` and b < d, ``range`` for a ReLU MLP and
-``reduced`` otherwise; else ``plain``. K is
+``reduced`` otherwise; else ``plain``, or ``loop`` when its chunks would
+hold one batch each (the same products without batching). K is
 processed in chunks whose Lanczos bases fit a memory budget.
 
 **Self-check.** Before a batched path (``range``, ``reduced``, ``plain``)
@@ -58,14 +59,21 @@ is a :class:`eoss.empirical.losses.Loss`, a loss name, or a per-sample callable
 The rng drives both the batch sampling and the Lanczos start vectors (the
 self-check draws from its own fixed stream); the same seed gives the same
 numbers. The caller's model is never modified.
+
+**Data-parallel.** With a ``process_group`` (``torchrun``) the K batches are
+drawn once, identically on every rank, split into contiguous blocks, solved on
+their rank and gathered in batch order
+(:func:`eoss.empirical.distributed.split_batches`); TF32 is off during every
+measurement (:mod:`eoss.empirical.precision`).
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -74,12 +82,14 @@ from torch import Tensor, nn
 
 from eoss.empirical.data.adapters import as_dataset
 from eoss.empirical.data.arrays import ArrayDataset
+from eoss.empirical.distributed import split_batches
 from eoss.empirical.estimators.full_batch import WARM_MIN_ITER, FullSharpness
 from eoss.empirical.losses import Loss, PerSampleFn, get_loss
 from eoss.empirical.operators import batched as _batched
 from eoss.empirical.operators.batched import Method
 from eoss.empirical.operators.hessian import minibatch_hessian
 from eoss.empirical.operators.params import BNMode
+from eoss.empirical.precision import measured_in_float32
 from eoss.empirical.solvers.lanczos import lanczos
 
 BATCH_MIN_ITER = 20
@@ -165,6 +175,7 @@ class MiniBatchSharpness:
         )
 
 
+@measured_in_float32
 def minibatch_sharpness(
     model: nn.Module,
     loss: Loss | str | PerSampleFn,
@@ -184,6 +195,7 @@ def minibatch_sharpness(
     batch_indices: NDArray[np.int64] | None = None,
     progress: Callable[[str], None] | None = None,
     self_check: bool = True,
+    process_group: Any | None = None,
 ) -> MiniBatchSharpness:
     r"""MiniBS, batch sharpness and the control-variate gap over K batches.
 
@@ -211,6 +223,8 @@ def minibatch_sharpness(
         progress: Optional callback receiving one line per chunk.
         self_check: Check a batched path against the exact operator first, and
             fall back to ``loop`` on a mismatch (module docstring).
+        process_group: ``torch.distributed`` group to split the K batches over
+            (every rank passes the same arguments); None: one process.
 
     Returns:
         The :class:`MiniBatchSharpness`.
@@ -222,8 +236,32 @@ def minibatch_sharpness(
     data = as_dataset(data)  # (X, y), torch Dataset, ArrayDataset
     loss = get_loss(loss)
     idx = _batched.batch_rows(data, batch_size, n_batches, rng, batch_indices)
+    if process_group is not None:
+        solve = functools.partial(
+            minibatch_sharpness,
+            model,
+            loss,
+            data,
+            batch_size=batch_size,
+            n_batches=n_batches,
+            rng=rng,
+            tol=tol,
+            batch_sharpness=batch_sharpness,
+            full_vector=full_vector,
+            method=method,
+            max_batches_per_chunk=max_batches_per_chunk,
+            bn_mode=bn_mode,
+            min_iter=min_iter,
+            max_iter=max_iter,
+            progress=progress,
+            self_check=self_check,
+        )
+        return split_batches(lambda rows: solve(batch_indices=rows), idx, process_group)
     setup = _batched.setup(model, bn_mode, data.X)
-    method = _batched.resolve(method, setup, data.X, batch_size, loss)
+    method = _batched.resolve(
+        method, setup, data.X, batch_size, loss, n_batches=len(idx),
+        max_iter=max_iter, chunk=max_batches_per_chunk,
+    )  # fmt: skip
     opts = {"tol": tol, "min_iter": min_iter, "max_iter": max_iter}
     extras = {"full_vector": full_vector, "batch_sharpness": batch_sharpness}
     outs, check, fallback = None, None, None

@@ -152,13 +152,24 @@ def setup(model: nn.Module, bn_mode: BNMode, x_rows: Tensor) -> Setup:
 
 
 def resolve(
-    method: Method, setup: Setup, X: Tensor, b: int, loss: Loss | None = None
+    method: Method,
+    setup: Setup,
+    X: Tensor,
+    b: int,
+    loss: Loss | None = None,
+    *,
+    n_batches: int | None = None,
+    max_iter: int = 200,
+    chunk: int | None = None,
 ) -> str:
     """The concrete path for ``method``.
 
     ``auto``: ``range`` for ReLU MLPs with b < d and a built-in loss (the fastest
     exact path, benchmarks/RESULTS.md), else ``reduced`` when exact and smaller,
-    else ``plain``.
+    else ``plain`` — unless, given ``n_batches``, the chunks (``chunk``, or
+    :func:`auto_chunk` from ``max_iter``) would hold one batch each: then
+    ``plain`` runs the very products of ``loop`` plus a self-check, and ``auto``
+    takes ``loop`` (benchmarks/RESULTS.md, peers).
     """
     if method not in ("auto", "range", "reduced", "plain", "loop"):
         raise ValueError(f"unknown method {method!r}")
@@ -175,11 +186,14 @@ def resolve(
             "method 'range' needs a ReLU MLP: nn.Sequential(Flatten(), Linear, "
             "ReLU, ..., Linear), every parameter trainable, and a built-in loss"
         )
-    if method == "auto":
-        if setup.reducible and b < d:
-            return "range" if relu_mlp else "reduced"
-        return "plain"
-    return method
+    if method != "auto":
+        return method
+    if setup.reducible and b < d:
+        return "range" if relu_mlp else "reduced"
+    if n_batches is not None and chunk is None:
+        P, like = problem_dim(setup, "plain", d, b), setup.like
+        chunk = auto_chunk(n_batches, P, like.element_size(), max_iter, like.device)
+    return "loop" if n_batches is not None and min(chunk, n_batches) == 1 else "plain"
 
 
 def stacked(
