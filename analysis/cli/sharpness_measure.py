@@ -26,6 +26,7 @@ def measure_sharpness(
     method: str = "auto",
     max_iter: int = 200,
     progress: Any = None,
+    process_group: Any = None,
 ) -> dict[str, Any]:
     """FullBS, MiniBS, batch sharpness and gaps of a built model on a data set.
 
@@ -45,6 +46,8 @@ def measure_sharpness(
         max_iter: Lanczos step cap of every solve (non-convergence is reported in
             ``warnings``).
         progress: Optional callable receiving progress lines.
+        process_group: ``torch.distributed`` group to split the work over
+            (``torchrun``; every rank passes the same arguments), or None.
 
     Returns:
         A JSON-safe dict (keys listed in ``docs/spectral-core.md``).
@@ -63,6 +66,7 @@ def measure_sharpness(
         chunk_size=chunk_size,
         tol=tol,
         max_iter=max_iter,
+        process_group=process_group,
     )
     say(f"FullBS = {full.fullbs:.6g} ({full.n_matvecs} HVPs, {full.seconds:.1f} s)")
     mini = minibatch_sharpness(
@@ -77,6 +81,7 @@ def measure_sharpness(
         method=method,
         max_iter=max_iter,
         progress=say,
+        process_group=process_group,
     )
     say(f"MiniBS = {mini.minibs:.6g} ± {mini.minibs_se:.2g} ({mini.seconds:.1f} s)")
     return _result_dict(loss, data, full, mini, seed, chunk_size, tol)

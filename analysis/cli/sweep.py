@@ -1,4 +1,4 @@
-"""``eoss sweep``: a grid of training runs as local processes, resumable.
+"""``eoss sweep``: a grid of training runs, local or on SLURM, resumable.
 
 Example::
 
@@ -18,27 +18,31 @@ locked, so a second sweep on the same folder is refused instead of training
 alongside. ``<out>/sweep.json`` indexes the points (typed overrides,
 config file, run folder, status, exit code, last error line) and is rewritten
 atomically as points complete.
+
+Where the points run is :mod:`eoss.analysis.cli.executors`: ``--executor local``
+(processes spread over the visible GPUs, ``--jobs-per-gpu``), ``slurm`` (one
+submitit job per point, requeued and resumed on preemption) or
+``submitit-local``. ``--print-commands`` writes the point files and prints one
+command per point still to run (for your own job arrays); ``--status --out DIR``
+reads the run folders (:mod:`eoss.analysis.cli.sweep_status`).
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
-import os
-import subprocess
-import sys
-import threading
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eoss.analysis.cli.children import child_env, terminate_all
+from eoss.analysis.cli import executors
+from eoss.analysis.cli.sweep_runner import _DONE, _Runner
+from eoss.analysis.cli.sweep_status import run_status as _status
 from eoss.analysis.cli.train import add_run_arguments, base_config, resolve_device
 
 NAME = "sweep"
-HELP = "run a grid of training runs as local processes (resumable)"
+HELP = "run a grid of training runs, local or on SLURM (resumable)"
 ORDER = 41
 
 
@@ -59,11 +63,25 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "--grid",
         action="append",
         default=[],
-        required=True,
         metavar="KEY=V1,V2,...",
-        help="a config field and its values; several --grid make a product",
+        help="a config field and its values; several --grid make a product "
+        "(required unless --status)",
     )
-    p.add_argument("--jobs", type=int, default=1, help="runs executed at the same time")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="local runs at the same time (default: one per GPU slot, else 1)",
+    )
+    p.add_argument(
+        "--status", action="store_true", help="print the status of --out's runs"
+    )
+    p.add_argument(
+        "--print-commands",
+        action="store_true",
+        help="write the point files, print each pending run's command, run nothing",
+    )
+    executors.add_arguments(p)
     add_run_arguments(p)
     p.set_defaults(handler=handle)
     return p
@@ -213,27 +231,6 @@ def _check_existing(run_dir: Path, config: Mapping[str, Any]) -> None:
         )
 
 
-def _command(args: argparse.Namespace, point: dict[str, Any], device: str) -> list:
-    """The child ``eoss train``: resume the point's run or start it from its file."""
-    run_dir = Path(point["run_dir"])
-    cmd = [sys.executable, "-m", "eoss", "train", "--quiet", "--device", device]
-    if args.data_root:
-        cmd += ["--data-root", args.data_root]
-    if (run_dir / "config.json").is_file():
-        return [*cmd, "--resume", str(run_dir)]
-    start = ["--config", point["config"], "--out", args.out, "--name", point["name"]]
-    return [*cmd, *start]
-
-
-def _status(run_dir: Path) -> str:
-    from eoss.analysis import records
-
-    try:
-        return str(records.read_json(run_dir / "status.json").get("status"))
-    except (FileNotFoundError, ValueError):
-        return "missing"
-
-
 def handle(args: argparse.Namespace) -> int:
     """Run ``eoss sweep``.
 
@@ -248,20 +245,39 @@ def handle(args: argparse.Namespace) -> int:
         0 when every point finished or diverged, 1 otherwise.
 
     Raises:
-        ValueError: On ``--jobs`` < 1, or a point that cannot run.
+        ValueError: On ``--jobs`` < 1, no ``--grid``, or a point that cannot run.
     """
     from eoss.analysis import records
 
-    if args.jobs < 1:
-        raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
+    if args.status:
+        from eoss.analysis.cli.sweep_status import print_status
+
+        return print_status(Path(args.out))
+    if not args.grid:
+        raise ValueError("--grid KEY=V1,V2,... is required (unless --status)")
+    executors.check_arguments(args)
     out = Path(args.out)
     records.check_output_dir(out)
-    device = resolve_device(args.device)
+    device = _device(args)
+    local = executors.local_slots(
+        device if args.executor == "local" else "cpu", args.jobs, args.jobs_per_gpu
+    )
     planned = plan(args)
-    _preflight(args, planned, device)
+    _preflight(args, planned, "cpu" if args.executor == "slurm" else device)
     out.mkdir(parents=True, exist_ok=True)
     with records.RunLock(out):
-        return _run_points(args, planned, device, out)
+        return _run_points(args, planned, device, out, local)
+
+
+def _device(args: argparse.Namespace) -> str:
+    """The children's device; on SLURM it need not exist on the submit host."""
+    if args.executor != "slurm":
+        return resolve_device(args.device)
+    if args.device is None:
+        return "cuda"
+    if args.device.split(":")[0] not in ("cpu", "cuda"):
+        raise ValueError(f"--device {args.device}: only cpu and cuda[:N] are supported")
+    return args.device
 
 
 def _preflight(args: argparse.Namespace, points: list[SweepPoint], device: str) -> None:
@@ -286,11 +302,15 @@ def _preflight(args: argparse.Namespace, points: list[SweepPoint], device: str) 
 
 
 def _run_points(
-    args: argparse.Namespace, planned: list[SweepPoint], device: str, out: Path
+    args: argparse.Namespace,
+    planned: list[SweepPoint],
+    device: str,
+    out: Path,
+    local: tuple[executors.GpuSlots, int],
 ) -> int:
     from eoss.analysis import records
 
-    points = []
+    points, prefix = [], executors.task_prefix(device, args.data_root)
     for point in planned:
         path = config_path(out, point.name)
         records.write_json(path, point.config)
@@ -304,84 +324,23 @@ def _run_points(
                 "status": _status(run_dir),
             }
         )
-    runner = _Runner(args, points, device, out / "sweep.json")
+    tasks = {
+        p["name"]: executors.TrainTask(prefix, p["config"], args.out, p["name"])
+        for p in points
+    }
+    if args.print_commands:
+        import shlex
+
+        for p in points:
+            if p["status"] not in _DONE:
+                print(shlex.join(tasks[p["name"]].command()))
+        return 0
+    runner = _Runner(args, points, tasks, out / "sweep.json", local)
     runner.save()
-    try:
-        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            list(pool.map(runner.work, points))
-    finally:
-        terminate_all(runner.procs)
+    if args.executor == "local":
+        runner.run_local()
+    elif not runner.run_submitit(out):
+        return 0  # submitted, not waited for
     runner.save()
     print(out / "sweep.json")
-    return 0 if all(p["status"] in ("finished", "diverged") for p in points) else 1
-
-
-class _Runner:
-    """Runs points as ``eoss train`` processes and keeps the index current."""
-
-    def __init__(
-        self, args: argparse.Namespace, points: list, device: str, index: Path
-    ) -> None:
-        self.args, self.points, self.device, self.index = args, points, device, index
-        self.lock = threading.Lock()
-        self.procs: list[subprocess.Popen] = []
-        self.env = child_env(dict(os.environ))
-        threads = max(1, (os.cpu_count() or 1) // args.jobs)
-        self.env.setdefault("OMP_NUM_THREADS", str(threads))
-        self.env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-    def save(self) -> None:
-        """Rewrite the sweep index atomically."""
-        from eoss.analysis import records
-
-        records.write_json(self.index, {"argv": sys.argv, "points": self.points})
-
-    def launch(self, cmd: list[str]) -> tuple[int, str]:
-        """Run one child to its end (it dies with this process).
-
-        Args:
-            cmd: The child's command line.
-
-        Returns:
-            (exit code, its stderr).
-        """
-        proc = subprocess.Popen(
-            cmd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=self.env,
-        )
-        with self.lock:
-            self.procs.append(proc)
-        _, stderr = proc.communicate()
-        return proc.returncode, stderr
-
-    def work(self, point: dict[str, Any]) -> None:
-        """Skip, resume or start one point (in a worker thread).
-
-        Args:
-            point: The point's index entry (updated in place).
-        """
-        if point["status"] in ("finished", "diverged"):
-            _say(self.args, f"skip {point['name']} ({point['status']})")
-            return
-        _say(self.args, f"start {point['name']}")
-        cmd = _command(self.args, point, self.device)
-        code, stderr = self.launch(cmd)
-        err = [ln for ln in stderr.strip().split("\n") if ln.strip()]
-        with self.lock:
-            point["exit_code"] = code
-            point["status"] = _status(Path(point["run_dir"]))
-            point["message"] = err[-1] if err else None
-            self.save()
-        text = f"{point['status']} {point['name']}: {point['message']}"
-        if point["status"] in ("finished", "diverged"):
-            _say(self.args, text)
-        else:  # a failure is reported even with --quiet
-            print(f"eoss sweep: {text}", file=sys.stderr, flush=True)
-
-
-def _say(args: argparse.Namespace, text: str) -> None:
-    if not args.quiet:
-        print(f"eoss sweep: {text}", file=sys.stderr, flush=True)
+    return 0 if all(p["status"] in _DONE for p in points) else 1

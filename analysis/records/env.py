@@ -20,13 +20,27 @@ def git_revision(start: Path | None = None) -> str | None:
     """The git commit of the eoss checkout (with ``+dirty``), or None.
 
     Args:
-        start: Folder inside the checkout (default: this file's).
+        start: The checkout's top folder (default: the one holding this file's
+            ``analysis/`` folder).
 
     Returns:
-        The revision string or None outside git.
+        The revision string, or None outside git or when the enclosing git
+        repository is not eoss's own checkout (eoss installed inside it).
     """
     here = start or Path(__file__).resolve().parent
+    # eoss's own checkout is the folder above analysis/records/; an installed copy
+    # inside a user's git repository must not record that repository's revision.
+    own_root = (start or Path(__file__).resolve().parents[2]).resolve()
     try:
+        top = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+        if top.returncode != 0 or Path(top.stdout.strip()).resolve() != own_root:
+            return None
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"],
             cwd=here,
@@ -59,12 +73,15 @@ def env_info(
 
     Returns:
         JSON-safe dict: python, platform, package versions, device name, threads,
-        git revision, command line, UTC time, seeds.
+        float precision and determinism flags (``precision``:
+        :func:`eoss.empirical.precision.precision_flags`), git revision, command
+        line, UTC time, seeds.
     """
     import importlib.metadata as md
 
     versions = {}
     for pkg in (
+        "eoss",
         "numpy",
         "scipy",
         "sympy",
@@ -91,7 +108,10 @@ def env_info(
         if "torch" in sys.modules:
             import torch
 
+            from eoss.empirical.precision import precision_flags
+
             info["torch_threads"] = torch.get_num_threads()
+            info["precision"] = precision_flags()
             if device.startswith("cuda") and torch.cuda.is_available():
                 info["device_name"] = torch.cuda.get_device_name(torch.device(device))
             else:

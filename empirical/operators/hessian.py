@@ -21,11 +21,16 @@ one chunk and rebuilds each chunk's graph for every product (≈ 2× slower).
 The operator never mutates the caller's model: it works on detached copies of the
 parameters and buffers and on a private copy of the module whose BatchNorm layers
 follow ``bn_mode`` (see :func:`eoss.empirical.operators.params.private_module`).
+
+Data-parallel: with ``process_group`` every product, the gradient and the loss
+are summed over the group's ranks (one ``all_reduce`` each); each rank passes its
+shard of the rows and the global ``n_total`` (:mod:`eoss.empirical.distributed`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import scipy.sparse.linalg
@@ -34,6 +39,7 @@ from numpy.typing import NDArray
 from torch import Tensor, nn
 from torch.func import functional_call, grad, vjp, vmap
 
+from eoss.empirical.distributed import all_reduce_sum
 from eoss.empirical.losses import Loss, PerSampleFn, get_loss
 from eoss.empirical.operators.kernels import second_order_kernels
 from eoss.empirical.operators.params import (
@@ -95,6 +101,9 @@ class HessianOperator(scipy.sparse.linalg.LinearOperator):
             (:func:`eoss.empirical.operators.params.private_module`); False keeps
             the fused kernels, exact for :meth:`matvec_torch` but not for the
             vmapped :meth:`matmat_torch`.
+        process_group: A :mod:`torch.distributed` group whose ranks each hold a
+            shard of the rows (built with the global ``n_total``); products are
+            then summed over it. None: this process holds every row.
 
     Raises:
         ValueError: On empty data, mismatched rows or a bad ``chunk_size``.
@@ -113,6 +122,7 @@ class HessianOperator(scipy.sparse.linalg.LinearOperator):
         params: dict[str, Tensor] | None = None,
         retain_graphs: bool = True,
         decompose_norms: bool = True,
+        process_group: Any | None = None,
     ) -> None:
         if X.shape[0] == 0 or X.shape[0] != y.shape[0]:
             raise ValueError(
@@ -130,6 +140,7 @@ class HessianOperator(scipy.sparse.linalg.LinearOperator):
         self.n_total = self.n_rows if n_total is None else int(n_total)
         self.dim = num_params(self.params)
         self.retain_graphs = retain_graphs
+        self.process_group = process_group
         self._module = private_module(model, bn_mode, decompose_norms=decompose_norms)
         X = cast_inputs(X, torch.empty(0, dtype=self.torch_dtype, device=self.device))
         y = y.to(self.device)
@@ -169,7 +180,9 @@ class HessianOperator(scipy.sparse.linalg.LinearOperator):
     def _chunk_vjps(self) -> list[Callable] | None:
         if self._vjps is None and self.retain_graphs:
             built = [self._build(X, y) for X, y in self._chunks]
-            self._grad = sum(flatten(g) for g, _ in built)
+            self._grad = all_reduce_sum(
+                sum(flatten(g) for g, _ in built), self.process_group
+            )
             self._vjps = [fn for _, fn in built]
         return self._vjps
 
@@ -184,7 +197,7 @@ class HessianOperator(scipy.sparse.linalg.LinearOperator):
             part = flatten(out, batch_dims=1 if batched else 0)
             total = part if total is None else total + part
         assert total is not None
-        return total
+        return all_reduce_sum(total, self.process_group)
 
     def matvec_torch(self, v: Tensor) -> Tensor:
         """Hessian-vector product on the parameters' device.
@@ -236,7 +249,8 @@ class HessianOperator(scipy.sparse.linalg.LinearOperator):
             assert self._grad is not None
             return self._grad
         with torch.no_grad():
-            return sum(flatten(self._build(X, y)[0]) for X, y in self._chunks)
+            total = sum(flatten(self._build(X, y)[0]) for X, y in self._chunks)
+            return all_reduce_sum(total, self.process_group)
 
     def loss_value(self) -> float:
         r"""The loss :math:`L(\theta)` at the linearisation point.
@@ -245,9 +259,8 @@ class HessianOperator(scipy.sparse.linalg.LinearOperator):
             The value as a Python float.
         """
         with torch.no_grad():
-            return float(
-                sum(self.chunk_loss(self.params, X, y) for X, y in self._chunks)
-            )
+            total = sum(self.chunk_loss(self.params, X, y) for X, y in self._chunks)
+            return float(all_reduce_sum(total.reshape(1), self.process_group)[0])
 
     # ------------------------------------------------------- scipy interface
     def _matvec(self, x: NDArray) -> NDArray:

@@ -49,7 +49,8 @@ def test_sweep_writes_one_resolved_config_per_point(tmp_path, monkeypatch, capsy
     # Children run in-process (fast); what matters is what the sweep hands them.
     children = []
 
-    def run_in_process(self, cmd):
+    def run_in_process(self, task, env):
+        cmd = task.command()
         assert cmd[:3] == [sys.executable, "-m", "eoss"]
         children.append(cmd[3:])
         return main(cmd[3:]), ""
