@@ -1,7 +1,8 @@
 """Presets of ``eoss reproduce``: what each reproduction runs, sized for its machine.
 
-``smoke`` tests the pipeline at toy size; ``quick`` is the README's main job (under
-10 minutes on 2 CPU cores); ``cpu`` the fuller CPU study behind the committed report;
+``smoke`` tests the pipeline at toy size; ``quick`` is the README's main job (309
+CPU-seconds measured: 3-5 minutes on 2 idle CPU cores); ``cpu`` the fuller CPU study
+behind the committed report;
 ``paper`` the paper-scale version for a GPU. Sizes were chosen from measured costs
 (``docs/training.md``, ``benchmarks/RESULTS.md``).
 
@@ -19,6 +20,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from eoss.analysis.cli.paper_settings import (
+    PAPER_CPU_BASE,
+    PAPER_CPU_FORKS,
+    PAPER_CPU_NOTES,
+    PAPER_CPU_PROJECTION,
+    PAPER_CPU_RUNS,
+    PAPER_GPU_BASE,
+    PAPER_GPU_FORKS,
+    PAPER_GPU_NOTES,
+    PAPER_GPU_RUNS,
+    STATIC_FORK,
+)
 
 #: Typed config overrides: dotted ``TrainConfig`` field path → value.
 Overrides = Mapping[str, object]
@@ -49,11 +63,18 @@ class TrainingStudy:
         static_from: b of the sweep run whose final checkpoint is frozen.
         static_batch_sizes: b values of the static curve.
         static_batches: K batches per b of the static curve.
-        forks: (name, overrides) forks from the ``static_from`` run's last checkpoint;
+        forks: (name, overrides) forks from the ``fork_from`` run's last checkpoint;
             overrides must extend ``steps``.
         noise: (name, overrides) runs of the noise comparison (empty: none).
         noise_base: Overrides shared by the noise runs (on top of ``base``).
         jobs: Parallel sweep processes.
+        fork_from: b of the (first-seed) sweep run the forks start from (None:
+            ``static_from``).
+        static_fork: Overrides of a fork of the ``static_from`` run trained on
+            before its final checkpoint is frozen for the static curve (None:
+            freeze the sweep run's own last checkpoint).
+        runs: (name, overrides) single fresh runs on top of ``base``: the forks'
+            constant-setting references, η-sensitivity runs.
     """
 
     base: Overrides
@@ -67,6 +88,9 @@ class TrainingStudy:
     noise: tuple[tuple[str, Overrides], ...] = ()
     noise_base: Overrides = field(default_factory=dict)
     jobs: int = 1
+    fork_from: int | None = None
+    static_fork: Overrides | None = None
+    runs: tuple[tuple[str, Overrides], ...] = ()
 
     def overrides(self) -> dict[str, Overrides]:
         """Every override mapping of the study, labelled (for validation).
@@ -77,6 +101,9 @@ class TrainingStudy:
         out: dict[str, Overrides] = {"base": self.base, "noise_base": self.noise_base}
         out.update({f"fork {name}": o for name, o in self.forks})
         out.update({f"noise {name}": o for name, o in self.noise})
+        out.update({f"run {name}": o for name, o in self.runs})
+        if self.static_fork is not None:
+            out["static_fork"] = self.static_fork
         return out
 
 
@@ -89,6 +116,10 @@ class ReproducePreset:
         summary: One line on what it does and how long it takes.
         simulations: Random-matrix settings.
         study: The CIFAR-10 study (None: symbolic + simulation only).
+        notes: What the preset gives up or pairs (printed by ``--dry-run``).
+        projection: (stage group, minutes) projected on 2 quiet CPU cores with
+            every run at its step cap, from measured unit costs
+            (``docs/training.md``); empty: not projected.
     """
 
     name: str
@@ -96,6 +127,16 @@ class ReproducePreset:
     simulations: tuple[SimulationSpec, ...]
     study: TrainingStudy | None = None
     notes: tuple[str, ...] = field(default=())
+    projection: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def projected_minutes(self) -> float | None:
+        """The projected total (None when not projected).
+
+        Returns:
+            Minutes.
+        """
+        return sum(m for _, m in self.projection) if self.projection else None
 
 
 def _pow2(lo: int, hi: int) -> tuple[int, ...]:
@@ -139,15 +180,19 @@ _ORTHOGONAL = _simulation(
 )
 _SIMULATIONS = (_SPIKED, _SPIKED_WITH, _ISO_ONLINE, _ORTHOGONAL)
 
+# Sized from measured costs: at n = 2048 each FullBS solve took 3.8 s of a 110 s
+# run (17 tracking points of FullBS + MiniBS + eval = 94 s); n = 1024 halves it,
+# and 3000 steps keep 13 tracking points, enough for a 20 % stationarity tail of
+# 3 FullBS / batch-sharpness measurements.
 _QUICK_BASE: Overrides = {
     "model.width": 256,
-    "data.n_train": 2048,
+    "data.n_train": 1024,
     "lr": 0.04,
-    "steps": 4000,
+    "steps": 3000,
     "track.eval.every": 250,
     "track.fullbs.every": 250,
     "track.minibs.every": 250,
-    "track.n_batches": 16,
+    "track.n_batches": 12,
     "checkpoint.every": 1000,
 }
 _CPU_BASE: Overrides = {
@@ -178,6 +223,10 @@ _NOISE_VARIANTS: tuple[tuple[str, Overrides], ...] = (
     ("noise-isotropic", {**_NOISY_GD, "noise.kind": "isotropic"}),
 )
 
+_GPU_NOISE: tuple[tuple[str, Overrides], ...] = tuple(
+    (name, o) for name, o in _NOISE_VARIANTS if name != "sgd"
+)  # the sweep run at the imitated b is the SGD control (same eta, n, b)
+
 PRESETS: dict[str, ReproducePreset] = {
     "smoke": ReproducePreset(
         name="smoke",
@@ -199,18 +248,20 @@ PRESETS: dict[str, ReproducePreset] = {
     ),
     "quick": ReproducePreset(
         name="quick",
-        summary="end to end on 2 CPU cores in under 10 minutes: derivations, two "
-        "simulations, a 6-point trained sweep, a static curve and an eta fork on "
-        "2048 CIFAR-10 images (MLP 2x256)",
+        summary="end to end in 309 CPU-seconds (measured; 3-5 min on 2 idle CPU "
+        "cores, 10 min at load 6): derivations, two "
+        "simulations, a 5-point trained sweep (b = 8..128), a static curve and an "
+        "eta fork on 1024 CIFAR-10 images (MLP 2x256)",
         simulations=(_SPIKED, _SPIKED_WITH),
         study=TrainingStudy(
             base=_QUICK_BASE,
             preset="cpu-mlp",
-            batch_sizes=(8, 16, 32, 64, 128, 256),
+            batch_sizes=(8, 16, 32, 64, 128),
             static_from=32,
-            static_batch_sizes=(*_pow2(1, 1024), 1536, 2048),
+            # b < n only: at b = n = 1024 the gap is 0 by construction
+            static_batch_sizes=_pow2(1, 512),
             static_batches=16,
-            forks=(("lr-down", {"lr": 0.02, "steps": 5000}),),
+            forks=(("lr-down", {"lr": 0.02, "steps": 3750}),),
             jobs=2,
         ),
     ),
@@ -239,28 +290,54 @@ PRESETS: dict[str, ReproducePreset] = {
             jobs=2,
         ),
     ),
-    "paper": ReproducePreset(
-        name="paper",
-        summary="paper scale, for a GPU (days on a CPU): the paper MLP on 8192 images, "
-        "b = 2..1024, 100k steps, two seeds, forks and noise variants",
+    "paper-cpu": ReproducePreset(
+        name="paper-cpu",
+        summary="the paper's Fig. 19 setting on 2 CPU cores (projected <= 3 h, "
+        "resumable): MLP 2x512, 8192 CIFAR-10 images, eta = 0.01, b = 4..256 x 2 "
+        "seeds + b = 512 x 1 until stationary (cap 20k steps), static curve at "
+        "b = 256, eta/b forks with references, eta-sensitivity at 0.02",
         simulations=_SIMULATIONS,
         study=TrainingStudy(
-            base={},
+            base=PAPER_CPU_BASE,
             preset="paper-mlp",
-            batch_sizes=_pow2(2, 1024),
+            batch_sizes=_pow2(4, 256),
             seeds=(0, 1),
-            static_from=16,
-            static_batch_sizes=(*_pow2(1, 4096), 6144, 8192),
-            static_batches=64,
-            forks=(
-                ("lr-down", {"lr": 0.005, "steps": 150000}),
-                ("lr-up", {"lr": 0.02, "steps": 150000}),
-                ("b-up", {"batch_size": 64, "steps": 150000}),
-            ),
-            noise=_NOISE_VARIANTS,
-            noise_base={"data.n_train": 2048, "batch_size": 16, "steps": 30000},
+            static_from=256,
+            static_fork=STATIC_FORK,
+            static_batch_sizes=(*_pow2(1, 4096), 6144),
+            static_batches=16,
+            fork_from=64,
+            forks=PAPER_CPU_FORKS,
+            runs=PAPER_CPU_RUNS,
             jobs=2,
         ),
+        notes=PAPER_CPU_NOTES,
+        projection=PAPER_CPU_PROJECTION,
+    ),
+    "paper": ReproducePreset(
+        name="paper",
+        summary="paper-cpu at the paper's eta = 0.004, for a GPU (days on a CPU): "
+        "b = 2..1024 x 4 seeds until stationary (cap 100k), static curve, eta/b "
+        "forks with references, eta-sensitivity, noise variants with GD and SGD "
+        "controls at n = 8192",
+        simulations=_SIMULATIONS,
+        study=TrainingStudy(
+            base=PAPER_GPU_BASE,
+            preset="paper-mlp",
+            batch_sizes=_pow2(2, 1024),
+            seeds=(0, 1, 2, 3),
+            static_from=256,
+            static_fork={**STATIC_FORK, "steps": 200000},
+            static_batch_sizes=(*_pow2(1, 4096), 6144, 8192),
+            static_batches=64,
+            fork_from=64,
+            forks=PAPER_GPU_FORKS,
+            runs=PAPER_GPU_RUNS,
+            noise=_GPU_NOISE,
+            noise_base={"batch_size": 16, "steps": 50000},
+            jobs=2,
+        ),
+        notes=PAPER_GPU_NOTES,
     ),
 }
 

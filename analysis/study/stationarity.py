@@ -14,6 +14,11 @@ both series, τ = ``drift_tol`` = 0.05 (5 % of 2/η across the tail); *not
 stationary* when either exceeds it; *undetermined* when a series has fewer than 3
 tail measurements. The rule is on the point estimate; the SE is reported with it
 (a drift below τ by less than its SE is flagged in the text as imprecise).
+
+The tail window and the verdict are
+:mod:`eoss.empirical.training.stationarity`'s (:func:`tail_start`,
+:func:`is_stationary`), the rule a run trained with ``stop.until_stationary``
+applies to stop, so training and analysis agree.
 """
 
 from __future__ import annotations
@@ -21,10 +26,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from numpy.typing import NDArray
 
 from eoss.analysis.stats.drift import Drift, trend_drift
+from eoss.empirical.training.stationarity import is_stationary, tail_start
+
+__all__ = ["Stationarity", "is_stationary", "stationarity", "tail_start"]
 
 
 @dataclass(frozen=True)
@@ -84,20 +91,6 @@ class Stationarity:
         }
 
 
-def tail_start(start: int, end: int, tail: float) -> float:
-    """First step of the tail: s + (1 − tail)(e − s).
-
-    Args:
-        start: Phase start s.
-        end: Phase end e (exclusive).
-        tail: Fraction of steps in the tail.
-
-    Returns:
-        The step (not rounded).
-    """
-    return start + (1.0 - tail) * (end - start)
-
-
 def stationarity(
     tail: tuple[int, int],
     sharpness: tuple[str, NDArray, NDArray],
@@ -118,8 +111,7 @@ def stationarity(
     name, s_steps, s_vals = sharpness
     d_s = trend_drift(s_steps, s_vals)
     d_f = trend_drift(*fullbs)
-    if d_s is None or d_f is None:
-        verdict = None
-    else:
-        verdict = bool(np.abs(d_s.drift) <= tol and np.abs(d_f.drift) <= tol)
+    verdict = is_stationary(
+        tuple(None if d is None else d.drift for d in (d_s, d_f)), tol
+    )
     return Stationarity(tail, tol, name, d_s, d_f, verdict)

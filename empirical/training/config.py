@@ -34,20 +34,33 @@ class Cadence:
     ``log_points`` geometrically spaced steps in [1, steps] (rounded, if > 0),
     plus step 0 and the final step whenever the quantity is on. Both 0 → off.
 
+    With ``thin`` = P > 0 the linear part thins out as the run goes on: step t is
+    measured when it is a multiple of d(t) = ``every`` · 2^k, the largest such
+    spacing with d(t) ≤ 0.2 t / (P + 1), so every trailing 20 % of a run (the
+    stationarity tail) still holds at least P measurements (once it can: t ≥
+    5 (P + 1) ``every``) while the spacing doubles at t = 10 (P + 1) ``every``,
+    20 (P + 1) ``every``, … (about 5 (P + 1) to 10 (P + 1) points per doubling of t)
+    (:func:`eoss.empirical.training.schedules.cadence_steps`).
+
     Attributes:
         every: Linear spacing in SGD steps (0: none).
         log_points: Number of log-spaced steps (0: none).
+        thin: P, the measurements kept in every trailing 20 % window (0: no
+            thinning, every multiple of ``every``).
     """
 
     every: int = 0
     log_points: int = 0
+    thin: int = 0
 
     def __post_init__(self) -> None:
-        if self.every < 0 or self.log_points < 0:
+        if self.every < 0 or self.log_points < 0 or self.thin < 0:
             raise ValueError(
-                f"cadence every and log_points must be >= 0, "
-                f"got {self.every}, {self.log_points}"
+                f"cadence every, log_points and thin must be >= 0, "
+                f"got {self.every}, {self.log_points}, {self.thin}"
             )
+        if self.thin and not self.every:
+            raise ValueError("cadence thin needs every > 0")
 
     @property
     def enabled(self) -> bool:
@@ -258,6 +271,40 @@ class CheckpointConfig:
 
 
 @dataclass(frozen=True)
+class StopConfig:
+    """Training until stationary, with ``steps`` as the cap.
+
+    With ``until_stationary`` the run evaluates the stationarity rule
+    (:mod:`eoss.empirical.training.stationarity`, the one the analysis uses) at
+    every multiple of ``check_every`` from ``min_steps`` on, measuring FullBS,
+    MiniBS and the training loss there whatever their cadences; it ends as
+    ``finished`` at the first stationary check (reason ``stationary at step s``)
+    or at ``steps`` (reason ``cap``).
+
+    Attributes:
+        until_stationary: Stop at the first stationary check.
+        check_every: Steps between checks.
+        min_steps: No check before this step.
+        min_points: Measurements of each series the tail must hold.
+        drift_tol: τ, in units of 2/η.
+    """
+
+    until_stationary: bool = False
+    check_every: int = 1000
+    min_steps: int = 0
+    min_points: int = 8
+    drift_tol: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.check_every < 1 or self.min_steps < 0:
+            raise ValueError("stop.check_every must be >= 1 and min_steps >= 0")
+        if self.min_points < 3:
+            raise ValueError(f"stop.min_points must be >= 3, got {self.min_points}")
+        if not (self.drift_tol > 0 and math.isfinite(self.drift_tol)):
+            raise ValueError(f"stop.drift_tol must be > 0, got {self.drift_tol}")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """A training run.
 
@@ -277,6 +324,7 @@ class TrainConfig:
         schedule: η and b changes.
         track: Measurements.
         checkpoint: Checkpoints.
+        stop: Training until stationary (``steps`` is then the cap).
     """
 
     lr: float = 0.01
@@ -293,6 +341,7 @@ class TrainConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     track: TrackConfig = field(default_factory=TrackConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    stop: StopConfig = field(default_factory=StopConfig)
 
     def __post_init__(self) -> None:
         if not (self.lr > 0 and math.isfinite(self.lr)):
@@ -316,6 +365,12 @@ class TrainConfig:
             raise ValueError(
                 "noise.kind must be set (gaussian, diagonal, isotropic) exactly "
                 "when optim.name=noisy_gd"
+            )
+        if self.stop.until_stationary and not (
+            self.track.fullbs.enabled and self.track.minibs.enabled
+        ):
+            raise ValueError(
+                "stop.until_stationary needs track.fullbs and track.minibs on"
             )
         self._check_sizes()
 

@@ -26,6 +26,11 @@ The run's state and update rules are
 :class:`eoss.empirical.training.trainer.Trainer`'s; this
 module is the loop around it.
 
+With ``stop.until_stationary`` the state of each stop-check boundary is captured
+before its batch is drawn; when the check finds the run stationary that state is
+the final checkpoint, a ``stop`` event row records why, and the run ends as
+``finished`` at that step (a run that reaches ``steps`` records ``cap``).
+
 A run diverges when a training loss (the step's batch loss or the full
 training loss) is NaN/inf or exceeds ``diverge_factor`` × the initial full
 training loss, or when its parameters are non-finite before a measurement or a
@@ -37,6 +42,7 @@ good checkpoint is the newest unmarked one.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,6 +63,8 @@ from eoss.empirical.training.trainer import (
 
 __all__ = ["STATE_FORMAT", "TrainHistory", "Trainer", "build_trainer", "run"]
 
+logger = logging.getLogger(__name__)
+
 OnRecord = Callable[[str, dict[str, Any]], None]
 OnCheckpoint = Callable[[int, dict[str, Any]], None]
 Progress = Callable[[int, int, dict[str, Any]], None]
@@ -72,7 +80,9 @@ class TrainHistory:
         step: Updates taken when it ended.
         last_checkpoint: Step of the last good checkpoint emitted by this call,
             or None.
-        reason: Why it stopped early (None when finished).
+        reason: Why it stopped early (None when finished; with
+            ``stop.until_stationary`` the stationary check that ended it, or
+            ``cap: ...``).
         seconds: Wall time of the call.
         n_records: Records emitted.
         last: Latest value of each headline quantity (loss, minibs, fullbs, ...).
@@ -172,10 +182,15 @@ class _Loop:
         self.n_records += 1
         self.emit_record(row.table, row.record())
 
+    def due(self, step: int) -> bool:
+        """Whether a regular checkpoint falls on ``step``."""
+        cfg = self.t.cfg
+        return step % cfg.checkpoint.every == 0 or step == cfg.steps
+
     def checkpoint(self, force: bool = False) -> None:
         """Capture the state of this boundary when a checkpoint is due."""
-        step, cfg = self.t.step, self.t.cfg
-        due = step % cfg.checkpoint.every == 0 or step == cfg.steps
+        step = self.t.step
+        due = self.due(step)
         resumed_here = step == self.start and self.start > 0
         if (due or force) and not resumed_here and self.captured != step:
             self.pending = (step, self.t.state_dict())
@@ -217,8 +232,20 @@ class _Loop:
             self.record(row)
             if isinstance(row, EvalRow) and self.t.diverged(row.train_loss):
                 return f"train_loss {row.train_loss} at step {step}"
+        lr = self.t.schedule.lr_at(step)
+        for row in rows:
+            self.t.monitor.observe(row, lr)
         self.last.update(self.t.tracker.last)
         return None
+
+    def stationary_stop(self) -> str | None:
+        """At a stop check: the reason to end the run now, else None (logged)."""
+        step = self.t.step
+        if not self.t.monitor.check_due(step):
+            return None
+        check = self.t.monitor.check(step)
+        logger.info("%s", check.text())
+        return check.text() if check.stationary else None
 
     def go(self) -> tuple[str, str | None]:
         """Run to the end; return (status, reason)."""
@@ -228,9 +255,17 @@ class _Loop:
                 self.checkpoint(force=True)
                 self.flush()
                 return "interrupted", "stop requested"
-            self.checkpoint()
+            check = t.monitor.check_due(t.step)
+            self.checkpoint(force=check)
             batch = t.draw_batch() if t.step < total else None
             reason = self.boundary(t.schedule.batch_size_at(t.step), batch)
+            stop = self.stationary_stop() if reason is None else None
+            if stop is not None:
+                self.flush()
+                self.record(EventRow(t.step, "stop", None, None, stop))
+                return "finished", stop
+            if check and not self.due(t.step):
+                self.pending = None  # captured only in case the run stopped here
             if reason is None and t.step < total:
                 row = t.update(batch)
                 self.record(row)
@@ -241,6 +276,10 @@ class _Loop:
                 self.progress(t.step, total, self.last)
             elif reason is None:
                 self.flush()
+                if t.monitor.enabled:
+                    why = f"cap: steps={total} reached without a stationary check"
+                    self.record(EventRow(t.step, "stop", None, None, why))
+                    return "finished", why
                 return "finished", None
             if reason is not None:
                 self.flush(reason)

@@ -212,7 +212,7 @@ class NTKRow(Row):
     seconds: float
 
 
-EVENT_KINDS = ("lr", "batch_size", "resume", "fork", "diverged")
+EVENT_KINDS = ("lr", "batch_size", "resume", "fork", "diverged", "stop")
 
 
 @dataclass(frozen=True)
@@ -221,15 +221,17 @@ class EventRow(Row):
 
     ``kind`` is one of :data:`EVENT_KINDS`: ``lr`` / ``batch_size`` (old → new
     value), ``resume`` (old: last step seen before the resume, new: the resumed
-    step), ``fork`` (old: the source run's folder, new: the fork step) or
-    ``diverged`` (old and new None, with a ``reason``).
+    step), ``fork`` (old: the source run's folder, new: the fork step),
+    ``diverged`` (old and new None, with a ``reason``) or ``stop`` (a run with
+    ``stop.until_stationary`` ended: old and new None, ``reason`` the stationary
+    check or ``cap: ...``).
 
     Attributes:
         step: Updates taken.
         kind: What happened.
         old: The value before.
         new: The value after.
-        reason: Why the run diverged; written only when not None.
+        reason: Why the run diverged or stopped; written only when not None.
 
     Raises:
         ValueError: On a kind outside :data:`EVENT_KINDS`.

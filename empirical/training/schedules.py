@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from eoss.empirical.training.config import Cadence, ScheduleConfig
+from eoss.empirical.training.stationarity import TAIL
 
 
 @dataclass(frozen=True)
@@ -94,8 +95,13 @@ class Schedule:
 def cadence_steps(cadence: Cadence, total_steps: int) -> np.ndarray:
     """The steps at which a quantity with this cadence is measured.
 
-    Linear part: 0, e, 2e, … ≤ total. Log part: ``round(total**(k/(m-1)))`` for
-    k = 0 … m−1 (m = ``log_points``; 1 … total, geometrically spaced), deduplicated.
+    Linear part: 0, e, 2e, … ≤ total; with ``thin`` = P only the multiples t of
+    d(t) = e · 2^k, k the largest with e · 2^k · 5 (P + 1) ≤ t (k = 0 when there is
+    none; 5 = 1 / the 20 % tail). d is non-decreasing and each d divides the
+    later ones, so every window [0.8 t, t] with d(t) > e holds at least P steps
+    (integer arithmetic: the same steps on every machine). Log part:
+    ``round(total**(k/(m-1)))`` for k = 0 … m−1 (m = ``log_points``; 1 … total,
+    geometrically spaced), deduplicated.
     Steps 0 and ``total_steps`` are included whenever the cadence is enabled.
 
     Args:
@@ -109,12 +115,24 @@ def cadence_steps(cadence: Cadence, total_steps: int) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     steps = {0, total_steps}
     if cadence.every > 0:
-        steps.update(range(0, total_steps + 1, cadence.every))
+        steps.update(_linear_steps(cadence, total_steps))
     if cadence.log_points > 0 and total_steps > 0:
         m = cadence.log_points
         expo = np.linspace(0.0, 1.0, m) if m > 1 else np.ones(1)
         steps.update(np.rint(float(total_steps) ** expo).astype(np.int64).tolist())
     return np.array(sorted(steps), dtype=np.int64)
+
+
+def _linear_steps(cadence: Cadence, total_steps: int) -> list[int]:
+    """The linear part of :func:`cadence_steps` (thinned when ``thin`` > 0)."""
+    e = cadence.every
+    t = np.arange(0, total_steps + 1, e, dtype=np.int64)
+    if not cadence.thin:
+        return t.tolist()
+    per = int(round(1 / TAIL)) * (cadence.thin + 1) * e
+    m = t // per  # d(t) = e · 2^k with 2^k ≤ m, the largest such (k = 0 if m = 0)
+    k = np.array([max(int(v).bit_length() - 1, 0) for v in m], dtype=np.int64)
+    return t[t % (e * 2**k) == 0].tolist()
 
 
 class CadenceSet:
@@ -123,10 +141,16 @@ class CadenceSet:
     Args:
         cadence: The cadence.
         total_steps: Number of updates of the run.
+        extra: Further steps (kept only when the cadence is enabled).
     """
 
-    def __init__(self, cadence: Cadence, total_steps: int) -> None:
-        self.steps = cadence_steps(cadence, total_steps)
+    def __init__(
+        self, cadence: Cadence, total_steps: int, extra: tuple[int, ...] = ()
+    ) -> None:
+        steps = cadence_steps(cadence, total_steps)
+        if len(steps) and extra:
+            steps = np.union1d(steps, np.asarray(extra, dtype=np.int64))
+        self.steps = steps
         self._set = frozenset(self.steps.tolist())
 
     def __contains__(self, step: int) -> bool:

@@ -97,6 +97,8 @@ class Tracker:
         train: The training subset (on the model's device).
         test: The test set, or None.
         seed: The run's seed (streams ``track_<quantity>``).
+        extra: Further steps at which eval, FullBS and MiniBS are measured (when
+            on): the stop checks of :class:`~eoss.empirical.training.config.StopConfig`.
     """
 
     def __init__(
@@ -108,9 +110,14 @@ class Tracker:
         train: ArrayDataset,
         test: ArrayDataset | None,
         seed: int,
+        extra: tuple[int, ...] = (),
     ) -> None:
         self.cfg, self.loss, self.train, self.test = cfg, loss, train, test
-        self.cadence = {q: CadenceSet(getattr(cfg, q), total_steps) for q in QUANTITIES}
+        forced = (EvalRow.table, FullBSRow.table, MiniBSRow.table)
+        self.cadence = {
+            q: CadenceSet(getattr(cfg, q), total_steps, extra if q in forced else ())
+            for q in QUANTITIES
+        }
         self.rngs = {q: numpy_rng(seed, f"track_{q}") for q in QUANTITIES}
         self.vector: Tensor | None = None  # last FullBS top eigenvector (P,)
         self.vector_step: int | None = None

@@ -6,7 +6,8 @@ ball or Nesterov), the mini-batch sampler, the noise generator, the schedule and
 (:meth:`Trainer.update`) and saves / restores everything that determines the
 future of the run (:meth:`Trainer.state_dict`): parameters and buffers, optimiser
 state, the sampler's permutation and cursor, every random stream, the FullBS
-warm-start vector and the divergence reference loss. The loop, callbacks and
+warm-start vector, the stationarity monitor's series and the divergence
+reference loss. The loop, callbacks and
 checkpoint cadence live in :mod:`eoss.empirical.training.loop`.
 """
 
@@ -28,6 +29,7 @@ from eoss.empirical.training.config import TrainConfig
 from eoss.empirical.training.noise import noisy_gradient
 from eoss.empirical.training.rows import TrainRow
 from eoss.empirical.training.schedules import Schedule
+from eoss.empirical.training.stationarity import StationarityMonitor
 from eoss.empirical.training.tracking import Tracker, evaluate
 
 STATE_FORMAT = 1
@@ -77,6 +79,7 @@ class Trainer:
             rng=numpy_rng(cfg.seed, "batches"),
         )
         self.noise_gen = torch_gen(cfg.seed, "noise")
+        self.monitor = StationarityMonitor(cfg)
         self.tracker = Tracker(
             cfg.track,
             total_steps=cfg.steps,
@@ -84,6 +87,7 @@ class Trainer:
             train=self.train,
             test=self.test,
             seed=cfg.seed,
+            extra=tuple(self.monitor.check_steps()),
         )
         self.step = 0
         self.ref_loss = evaluate(
@@ -105,6 +109,7 @@ class Trainer:
             "sampler": self.sampler.state_dict(),
             "noise_gen": self.noise_gen.get_state(),
             "tracker": self.tracker.state_dict(),
+            "stationarity": self.monitor.state_dict(),
             "ref_loss": self.ref_loss,
             "lr": self.schedule.lr_at(self.step),
             "batch_size": self.schedule.batch_size_at(self.step),
@@ -129,6 +134,7 @@ class Trainer:
             self.sampler.load_state_dict(state["sampler"])
             self.noise_gen.set_state(state["noise_gen"])
             self.tracker.load_state_dict(state["tracker"], self.device)
+            self.monitor.load_state_dict(state.get("stationarity"))
             self.ref_loss = float(state["ref_loss"])
             self.step = int(state["step"])
         except (RuntimeError, KeyError, TypeError, ValueError, IndexError) as exc:

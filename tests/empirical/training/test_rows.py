@@ -81,6 +81,8 @@ def test_event_kinds_and_optional_reason():
         "new": 5,
     }
     assert EventRow(5, "diverged", None, None, "nan").record()["reason"] == "nan"
-    assert set(EVENT_KINDS) == {"lr", "batch_size", "resume", "fork", "diverged"}
+    assert set(EVENT_KINDS) == {
+        "lr", "batch_size", "resume", "fork", "diverged", "stop"
+    }
     with pytest.raises(ValueError, match="unknown event kind"):
         EventRow(0, "restart", None, None)

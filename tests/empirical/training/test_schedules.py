@@ -91,3 +91,26 @@ def test_config_cross_checks():
         _cfg("track.minibs.evry=3")
     with pytest.raises(ValueError, match="n_batches"):
         _cfg("track.n_batches=1")
+
+
+def test_thinned_cadence_keeps_tail_points_and_thins_out():
+    cad = Cadence(every=100, thin=8)
+    for total in (5000, 20000, 100000):
+        s = cadence_steps(cad, total)
+        dense = cadence_steps(Cadence(every=100), total)
+        assert set(s) <= set(dense) and s[0] == 0 and s[-1] == total
+        for t in range(4500, total + 1, 100):  # from 5 (8 + 1) 100 on
+            assert ((s >= 0.8 * t) & (s <= t)).sum() >= 8, t
+        if total >= 100000:
+            assert len(s) < len(dense) / 3
+    # every 100 until 10 (8 + 1) 100 = 9000, then 200 until 18000, then 400
+    s = cadence_steps(cad, 20000)
+    assert np.all(np.diff(s[s <= 9000]) == 100)
+    assert np.all(np.diff(s[(s >= 9000) & (s <= 18000)]) == 200)
+    assert set(np.diff(s[s >= 18000]).tolist()) == {400}
+    assert list(cadence_steps(Cadence(every=100), 1000)) == list(range(0, 1001, 100))
+    with pytest.raises(ValueError, match="thin needs every"):
+        Cadence(log_points=5, thin=8)
+    extra = CadenceSet(Cadence(every=100), 1000, extra=(150,))
+    assert 150 in extra and 250 not in extra
+    assert 150 not in CadenceSet(Cadence(), 1000, extra=(150,))  # off stays off
