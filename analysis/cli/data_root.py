@@ -1,19 +1,22 @@
 """Data sets by name for the CLI: CIFAR-10 (with download), synthetic, ``.npz``.
 
-The CIFAR-10 data root comes from ``--data-root`` or the ``EOSS_DATA_ROOT``
-environment variable (:func:`resolve_data_root`). When the batches are missing,
-:func:`ensure_cifar10` downloads the official archive into the root and checks its
-MD5; on an offline machine it fails with one line saying where to put the files.
+The CIFAR-10 data root comes from ``--data-root``, else the ``EOSS_DATA_ROOT``
+environment variable, else the user cache folder ``$XDG_CACHE_HOME/eoss`` (default
+``~/.cache/eoss``), never a folder next to the checkout (:func:`resolve_data_root`).
+When the batches are missing, :func:`ensure_cifar10` downloads the official archive
+once into the root (progress on stderr, MD5 checked), holding a lock so parallel
+jobs wait for one download instead of racing; on an offline machine it fails with
+one line saying where to put the files, and leaves no folder behind.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from eoss.analysis import records
+from eoss.analysis.records import download as fetching
 
 if TYPE_CHECKING:
     from eoss.empirical.data.arrays import ArrayDataset
@@ -22,17 +25,27 @@ if TYPE_CHECKING:
 ENV_VAR = "EOSS_DATA_ROOT"
 
 
-def resolve_data_root(arg: str | None) -> Path | None:
-    """The data root: the argument, else ``$EOSS_DATA_ROOT``, else None.
+def default_data_root() -> Path:
+    """The user cache folder for data: ``$XDG_CACHE_HOME/eoss`` or ``~/.cache/eoss``.
+
+    Returns:
+        The folder (not created).
+    """
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache).expanduser() / "eoss"
+
+
+def resolve_data_root(arg: str | None) -> Path:
+    """The data root: the argument, else ``$EOSS_DATA_ROOT``, else the user cache.
 
     Args:
         arg: Value of ``--data-root`` (may be None).
 
     Returns:
-        The root folder, or None when neither is set.
+        The root folder (it may not exist yet).
     """
     value = arg or os.environ.get(ENV_VAR)
-    return Path(value).expanduser() if value else None
+    return Path(value).expanduser() if value else default_data_root()
 
 
 def ensure_cifar10(root: Path | None, *, download: bool = True) -> Path:
@@ -47,7 +60,8 @@ def ensure_cifar10(root: Path | None, *, download: bool = True) -> Path:
 
     Raises:
         FileNotFoundError: With a one-line message if the data cannot be found
-            or downloaded.
+            or downloaded (then no folder is left behind).
+        NotADirectoryError: If the root is a file.
     """
     from eoss.empirical.data import cifar10
 
@@ -61,19 +75,43 @@ def ensure_cifar10(root: Path | None, *, download: bool = True) -> Path:
     except FileNotFoundError:
         if not download:
             raise
-    archive = root / "cifar-10-python.tar.gz"
-    print(f"eoss: downloading {cifar10.URL} into {root}", file=sys.stderr)
+    if root.exists() and not root.is_dir():
+        raise NotADirectoryError(f"data root {root} is a file, not a folder")
+    created = fetching.missing_parents(root)
     try:
-        records.download_file(cifar10.URL, archive, md5=cifar10.ARCHIVE_MD5)
-    except OSError as exc:
+        with fetching.download_lock(root):
+            try:  # another process may have finished the download meanwhile
+                cifar10.locate(root)
+                return root
+            except FileNotFoundError:
+                pass
+            _download(root)
+    except (OSError, ValueError) as exc:
+        fetching.remove_empty(created)
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise FileNotFoundError(
-            f"{cifar10.missing_message(root)} (download failed: {reason})"
+            f"{cifar10.missing_message(root)}, or point --data-root or {ENV_VAR} "
+            f"at an existing copy (download failed: {reason})"
         ) from None
-    records.extract_tar(archive, root)
-    records.delete_file(archive)
     cifar10.locate(root)
     return root
+
+
+def _download(root: Path) -> None:
+    """Fetch, check and unpack the official archive into ``root`` (lock held)."""
+    from eoss.analysis.cli.progress import ByteProgress
+    from eoss.empirical.data import cifar10
+
+    archive = root / "cifar-10-python.tar.gz"
+    bar = ByteProgress(f"eoss: downloading CIFAR-10 into {root}")
+    try:
+        records.download_file(
+            cifar10.URL, archive, md5=cifar10.ARCHIVE_MD5, progress=bar
+        )
+    finally:
+        bar.close()
+    records.extract_tar(archive, root)
+    records.delete_file(archive)
 
 
 def load_for_config(

@@ -35,6 +35,7 @@ COMMANDS = (
     "static_gap",
     "fit",
     "report",
+    "export",
     "reproduce",
 )
 
@@ -47,8 +48,29 @@ class _ParseError(UsageError):
     """An argparse error; its message already names the (sub)command."""
 
 
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """Help that appends ``(default: X)`` to options with a real default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            action.option_strings
+            and default is not None
+            and default is not False
+            and default is not argparse.SUPPRESS
+            and "default" not in text
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
 class _Parser(argparse.ArgumentParser):
     """ArgumentParser that raises instead of printing usage and exiting."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("formatter_class", _DefaultsFormatter)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
     def error(self, message: str) -> None:  # type: ignore[override]
         """Raise :class:`UsageError` with argparse's message.

@@ -10,7 +10,9 @@
 4. ``static``   — ``eoss static-gap`` on the final checkpoint of one sweep run (the
    frozen-network gap);
 5. ``forks``    — ``eoss train --fork`` from a sweep run's final checkpoint with η
-   lowered / raised and b raised (the paper's Figs. 3–5);
+   lowered / raised and b raised (the paper's Figs. 3–5); a study may first train
+   the static curve's network on (``static source``, a fork) and add single runs
+   (``runs``: constant-setting references of the forks, η-sensitivity runs);
 6. ``noise``    — full-batch GD with injected noise of SGD's full covariance, its
    diagonal, isotropic noise, plain GD and SGD (Fig. 10);
 7. ``report``   — :func:`eoss.analysis.report.build.build_report` over everything above.
@@ -47,6 +49,7 @@ from eoss.analysis.cli.presets import (
     csv_list,
     get_preset,
 )
+from eoss.analysis.cli.progress import Meter, RowMeter, StepMeter
 
 __all__ = [
     "PRESETS",
@@ -93,6 +96,10 @@ class Stage:
         capture: Write the command's stdout to ``output`` (``eoss derive --json``).
         config: The config file ``argv`` names, to write before running (None:
             the command takes none).
+        done_runs: Run folders that are all finished when the stage is complete
+            (a sweep's points; used when ``done_file`` is None).
+        meter: Reads the stage's progress from its records while it runs (None:
+            only elapsed time is shown).
     """
 
     name: str
@@ -101,6 +108,8 @@ class Stage:
     done_file: Path | None = None
     capture: bool = False
     config: ConfigFile | None = None
+    done_runs: tuple[Path, ...] = ()
+    meter: Meter | None = dataclasses.field(default=None, compare=False)
 
     def prepare(self) -> None:
         """Write the stage's config file, if it has one (call before running)."""
@@ -111,9 +120,15 @@ class Stage:
         """Whether the stage's output is already complete.
 
         Returns:
-            True when ``done_file`` exists.
+            True when ``done_file`` exists, or every one of ``done_runs`` has
+            finished (or diverged, which is final too).
         """
-        return self.done_file is not None and self.done_file.is_file()
+        if self.done_file is not None:
+            return self.done_file.is_file()
+        return bool(self.done_runs) and all(
+            records.RunDir(r).status.get("status") in ("finished", "diverged")
+            for r in self.done_runs
+        )
 
 
 def point_name(batch_size: int, seed: int) -> str:
@@ -188,18 +203,38 @@ def _training_stages(
             ),
             sweep_dir,
             config=base,
+            done_runs=tuple(
+                sweep_dir / "train" / point_name(b, s)
+                for b in study.batch_sizes
+                for s in study.seeds
+            ),
+            meter=StepMeter(
+                (),
+                int(base.config["steps"]),
+                count=len(study.batch_sizes) * len(study.seeds),
+                folder=sweep_dir / "train",
+                pattern="*",
+            ),
         )
     ]
     if study.static_from is None:
         return stages
     source = sweep_dir / "train" / point_name(study.static_from, study.seeds[0])
     static_dir = root / "static-gap" / f"b{study.static_from}"
+    frozen = source  # the network the static curve freezes
+    if study.static_fork is not None:  # trained on (to convergence) first
+        frozen = root / "static-source" / "train" / f"b{study.static_from}"
+        point = {"batch_size": study.static_from, "seed": study.seeds[0]}
+        composed = compose(study.preset, study.base, point, study.static_fork)
+        cfg = ConfigFile(configs / "static-source.json", composed)
+        fork_of = ("--fork", str(source))
+        stages.append(_train_stage("static source", frozen, cfg, common, fork_of))
     stages.append(
         Stage(
             "static-gap",
             (
                 "static-gap",
-                str(source),
+                str(frozen),
                 "--batch-sizes",
                 csv_list(study.static_batch_sizes),
                 "--batches",
@@ -212,9 +247,18 @@ def _training_stages(
             ),
             static_dir,
             static_dir / "static_gap.json",
+            meter=RowMeter(
+                static_dir.parent,
+                static_dir.name,
+                "static_gap",
+                # one solve per batch at each b; its cost grows about like b
+                tuple(float(b + 16) for b in study.static_batch_sizes),
+            ),
         )
     )
-    point = {"batch_size": study.static_from, "seed": study.seeds[0]}
+    fork_b = study.fork_from or study.static_from
+    source = sweep_dir / "train" / point_name(fork_b, study.seeds[0])
+    point = {"batch_size": fork_b, "seed": study.seeds[0]}
     for name, overrides in study.forks:
         fork = ConfigFile(
             configs / "forks" / f"{name}.json",
@@ -236,6 +280,13 @@ def _training_stages(
         )
         run_dir = root / "noise" / "train" / name
         stages.append(_train_stage(f"noise {name}", run_dir, noise, common))
+    for name, overrides in study.runs:  # references and sensitivity runs
+        single = ConfigFile(
+            configs / "runs" / f"{name}.json",
+            compose(study.preset, study.base, overrides),
+        )
+        run_dir = root / "runs" / "train" / name
+        stages.append(_train_stage(f"run {name}", run_dir, single, common))
     return stages
 
 
@@ -250,8 +301,10 @@ def _train_stage(
     status = records.RunDir(run_dir).status.get("status")
     if status in ("finished", "diverged"):
         return Stage(label, (), run_dir, run_dir / "status.json")
+    meter = StepMeter((run_dir,), int(config.config["steps"]))
     if (run_dir / "config.json").is_file():
-        return Stage(label, ("train", "--resume", str(run_dir), *common), run_dir)
+        argv = ("train", "--resume", str(run_dir), *common)
+        return Stage(label, argv, run_dir, meter=meter)
     argv = (
         "train",
         *source,
@@ -263,7 +316,7 @@ def _train_stage(
         run_dir.name,
         *common,
     )
-    return Stage(label, argv, run_dir, config=config)
+    return Stage(label, argv, run_dir, config=config, meter=meter)
 
 
 def plan(

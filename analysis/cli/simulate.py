@@ -58,7 +58,7 @@ class SimulateGapConfig(GapConfig):
 
 
 def parse_batch_sizes(text: str) -> tuple[int, ...]:
-    """Parse ``1,2,4,...,1024`` (``...`` continues the geometric progression).
+    """Parse ``1,2,4,...,1024`` (``...`` or ``…`` continues the geometric progression).
 
     Args:
         text: Comma-separated positive integers; ``...`` between ``a, b`` and
@@ -70,7 +70,7 @@ def parse_batch_sizes(text: str) -> tuple[int, ...]:
     Raises:
         ValueError: On a malformed list or non-positive sizes.
     """
-    parts = [p.strip() for p in text.split(",") if p.strip()]
+    parts = [p.strip() for p in text.replace("…", "...").split(",") if p.strip()]
     out: list[int] = []
     for i, tok in enumerate(parts):
         if tok == "...":
@@ -86,6 +86,11 @@ def parse_batch_sizes(text: str) -> tuple[int, ...]:
             ratio, stop = out[-1] // out[-2], _int(parts[i + 1], text)
             while out[-1] * ratio < stop:
                 out.append(out[-1] * ratio)
+            if out[-1] * ratio != stop:
+                raise ValueError(
+                    f"'...' in {text!r}: {stop} is not on the progression "
+                    f"{out[-2]}, {out[-1]}, ... (x{ratio}); list the sizes"
+                )
             continue
         out.append(_int(tok, text))
     if not out:

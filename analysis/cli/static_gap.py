@@ -21,9 +21,12 @@ metrics.jsonl (one ``static_gap`` row per b as it is computed), and
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
+from eoss.analysis.cli.data_root import ENV_VAR
 from eoss.analysis.cli.train import resolve_device
 
 NAME = "static-gap"
@@ -46,7 +49,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--batch-sizes",
         required=True,
-        help="comma-separated batch sizes, e.g. 1,2,4,8,16",
+        help="comma-separated batch sizes, e.g. 1,2,4,8,16 or 1,2,4,...,1024",
     )
     p.add_argument("--batches", type=int, default=32, help="K batches per size")
     p.add_argument("--tol", type=float, default=1e-3, help="relative eigen-residual")
@@ -58,7 +61,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default="reports/runs", help="output root folder")
     p.add_argument("--name", help="output folder name (default: time_hash)")
-    p.add_argument("--data-root", help="CIFAR-10 data root (default: $EOSS_DATA_ROOT)")
+    p.add_argument(
+        "--data-root",
+        help="CIFAR-10 data root (default: $EOSS_DATA_ROOT, else the run's "
+        "recorded data root, else the user cache)",
+    )
     p.add_argument("--device", help="torch device (default: cuda when available)")
     p.add_argument("--quiet", action="store_true", help="no per-size progress lines")
     p.set_defaults(handler=handle)
@@ -66,24 +73,47 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def parse_sizes(text: str) -> list[int]:
-    """Parse ``1,2,4`` into sorted unique batch sizes.
+    """Parse ``1,2,4`` or ``1,2,4,...,1024`` into sorted unique batch sizes.
+
+    ``...`` (or ``…``) continues the geometric progression of the two sizes before
+    it up to the size after it, as in ``eoss simulate gap``.
 
     Args:
-        text: Comma-separated integers.
+        text: Comma-separated integers, optionally with ``...``.
 
     Returns:
         The sizes.
 
     Raises:
-        ValueError: On a non-integer or a size < 1.
+        ValueError: On a non-integer, a size < 1 or an ambiguous ``...``.
     """
+    from eoss.analysis.cli.simulate import parse_batch_sizes
+
     try:
-        sizes = sorted({int(t) for t in text.split(",") if t.strip()})
-    except ValueError:
-        raise ValueError(f"--batch-sizes expects integers, got {text!r}") from None
-    if not sizes or sizes[0] < 1:
-        raise ValueError(f"--batch-sizes must be integers >= 1, got {text!r}")
+        sizes = sorted(set(parse_batch_sizes(text)))
+    except ValueError as exc:
+        raise ValueError(f"--batch-sizes: {exc}") from None
     return sizes
+
+
+def recorded_data_root(run_dir: Path) -> str | None:
+    """The CIFAR-10 folder a training run recorded (``env.json``), if it exists.
+
+    Args:
+        run_dir: The training run folder.
+
+    Returns:
+        The folder, or None when none was recorded or it is gone.
+    """
+    import json
+
+    try:
+        env = json.loads((run_dir / "env.json").read_text())
+        # the absolute batches folder first; data_root may be relative to the cwd
+        found = [(env.get("data") or {}).get("folder"), env.get("data_root")]
+    except (OSError, ValueError, AttributeError):
+        return None
+    return next((str(r) for r in found if r and Path(r).is_dir()), None)
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -123,7 +153,11 @@ def handle(args: argparse.Namespace) -> int:
         records.check_name(args.name)
     records.check_output_dir(args.out)
     device = resolve_device(args.device)
-    model, cfg, step, train = load_model(spec, device=device, data_root=args.data_root)
+    # --data-root, else $EOSS_DATA_ROOT, else where the run found its data
+    data_root = (
+        args.data_root or os.environ.get(ENV_VAR) or recorded_data_root(run_dir)
+    )
+    model, cfg, step, train = load_model(spec, device=device, data_root=data_root)
     if sizes[-1] > len(train):
         raise ValueError(
             f"batch size {sizes[-1]} exceeds the {len(train)} training points"

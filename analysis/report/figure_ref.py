@@ -73,6 +73,7 @@ class FigureSet:
         *,
         size: tuple[float, float],
         ncols: int = 1,
+        nrows: int = 1,
     ) -> Iterator[Any]:
         """A new figure's axes; on leaving the block the figure is saved and recorded.
 
@@ -83,14 +84,15 @@ class FigureSet:
             name: File stem under ``figures/``.
             caption: One-sentence caption.
             size: Width and height of one panel, in inches.
-            ncols: Panels side by side (one row).
+            ncols: Panels side by side.
+            nrows: Rows of panels (a grid of small multiples).
 
         Yields:
-            The Axes (a list of Axes when ``ncols`` > 1).
+            The Axes (a flat list of Axes when there is more than one panel).
         """
         from eoss.analysis.report.plots.canvas import new_figure, save_figure
 
-        fig, axes = new_figure(1, ncols, size=size)
+        fig, axes = new_figure(nrows, ncols, size=size)
         yield axes
         save_figure(fig, self.out / "figures" / name)
         self.refs.append(FigureRef(section, name, caption))

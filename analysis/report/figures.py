@@ -24,7 +24,9 @@ from eoss.analysis.report.plots.gap_scaling import (
 from eoss.analysis.report.plots.gap_simulation import plot_gap_curve
 from eoss.analysis.report.plots.noise_variants import plot_noise_variants
 from eoss.analysis.report.plots.ntk import plot_ntk_scatter, plot_ntk_trajectory
+from eoss.analysis.report.plots.sweep_overview import plot_sweep_overview
 from eoss.analysis.report.plots.trajectories import plot_sharpness_trajectory
+from eoss.analysis.report.setting import run_setting
 from eoss.analysis.study.gap_fits import (
     FAR_FRACTION,
     LARGE,
@@ -39,30 +41,46 @@ from eoss.analysis.study.study import Study
 def trajectory_figures(
     study: Study, out: Path, limit: int | None = None
 ) -> list[FigureRef]:
-    """One Fig. 2-type trajectory per training run (the first ``limit`` by path).
+    """Every run's Fig. 2-type trajectory as one appendix grid (the first ``limit``).
 
     Args:
         study: The study.
         out: Report folder.
-        limit: Most trajectories drawn (None: all).
+        limit: Most runs drawn (None: all).
 
     Returns:
-        The figures.
+        The figure (none when no run tracked sharpness).
     """
-    figs = FigureSet(out)
-    for run, _ in study.detections:
-        if not run.has("minibs") and not run.has("fullbs"):
-            continue
-        if limit is not None and len(figs.refs) >= limit:
-            break
-        name = f"trajectory_{safe_name(run.run_id)}"
-        cap = (
-            f"Run {run.run_id}: λ_max of each step's batch (dots), MiniBS ± SE, "
-            "FullBS, 2/η and 4/η."
-        )
-        with figs.figure("runs", name, cap, size=(6.0, 3.8)) as ax:
+    runs = [r for r, _ in study.detections if r.has("minibs") or r.has("fullbs")]
+    runs = runs[:limit] if limit is not None else runs
+    if not runs:
+        return []
+    figs, ncols = FigureSet(out), min(3, len(runs))
+    nrows = -(-len(runs) // ncols)
+    cap = (
+        f"Per-run trajectories ({len(runs)} runs, one panel each, titled by run): "
+        "λ_max(H_B) of each step's batch (dots), MiniBS ± SE, FullBS, 2/η and 4/η. "
+        f"Setting: {run_setting(runs)}."
+    )
+    size = (4.2, 2.9)
+    with figs.figure(
+        "appendix", "trajectories", cap, size=size, ncols=ncols, nrows=nrows
+    ) as axes:
+        axes = axes if isinstance(axes, list) else [axes]
+        for ax, run in zip(axes, runs, strict=False):
             plot_sharpness_trajectory(ax, run, batch_sharpness=True)
+            ax.set_title(run.run_id, fontsize=7)
+            if ax is not axes[0] and ax.get_legend() is not None:
+                ax.get_legend().remove()  # one legend for the grid
+        for ax in axes[len(runs) :]:
+            ax.set_visible(False)
     return figs.refs
+
+
+def _sweep_runs(study: Study, s: Any) -> list[Any]:
+    """The runs of a sweep (at EoSS or excluded), by id."""
+    ids = {i for group in s.run_ids for i in group} | set(s.excluded)
+    return [r for r, _ in study.detections if r.run_id in ids]
 
 
 def draw_curve(ax: Any, cf: CurveFits, windows: tuple[str, ...], title: str) -> None:
@@ -111,11 +129,24 @@ def sweep_figures(study: Study, out: Path) -> list[FigureRef]:
     """
     figs = FigureSet(out)
     for i, s in enumerate(study.sweeps):
+        runs = _sweep_runs(study, s)
+        setting = f" Setting: {run_setting(runs)}." if runs else ""
+        if runs:
+            cap = (
+                f"Sweep {i} ({s.label}): MiniBS (solid, dots = measurements) and "
+                "FullBS (dashed) in units of 2/η against the step, one colour per "
+                f"b; the dotted line is 2/η.{setting}"
+            )
+            with figs.figure(
+                "sweeps", f"sweep{i}_overview", cap, size=(6.5, 4.0)
+            ) as ax:
+                plot_sweep_overview(ax, runs)
         if len(s.batch_size) == 0:
             continue  # no run of the sweep reached EoSS: nothing to plot
         cap = (
-            f"Sweep {i} ({s.label}): plateau gap vs b, power-law fits per window "
-            "(BIC-preferred segmented fit in black when K > 1)."
+            f"Sweep {i} ({s.label}): plateau gap vs b (circles ± 1 SE), power-law "
+            "fits per window (BIC-preferred segmented fit in black when K > 1), "
+            f"b^-1 and b^-0.7 guides.{setting}"
         )
         with figs.figure("sweeps", f"sweep{i}_gap", cap, size=(5.5, 3.8)) as ax:
             draw_curve(
@@ -124,7 +155,10 @@ def sweep_figures(study: Study, out: Path) -> list[FigureRef]:
                 ("all", MID.name, LARGE.name),
                 f"trained plateau gap, {s.label}",
             )
-        cap = f"Sweep {i}: MiniBS and FullBS plateaus in units of 2/η vs b."
+        cap = (
+            f"Sweep {i}: MiniBS and FullBS plateaus (± 1 SE) in units of 2/η vs b "
+            f"(Fig. 6).{setting}"
+        )
         with figs.figure("sweeps", f"sweep{i}_plateaus", cap, size=(5.5, 3.8)) as ax:
             plot_plateaus_vs_batch(
                 ax, s.batch_size, s.minibs, s.minibs_se, s.fullbs, s.fullbs_se
@@ -141,6 +175,23 @@ def _draw_simulation(axes: Any, table: GapTable, cf: CurveFits, title: str) -> N
     draw_curve(right, cf, ("all", "far", "near"), title)
 
 
+def _table_setting(table: GapTable | None) -> str:
+    """`` Setting: ...`` of a static curve or simulation, from its config."""
+    c = {} if table is None else table.config
+    keys = (
+        ("n", c.get("n_train", c.get("n"))),
+        ("K", c.get("n_batches", c.get("batches"))),
+        ("loss", c.get("loss")),
+        ("checkpoint step", c.get("step")),
+        ("family", c.get("family")),
+        ("dim", c.get("dim")),
+        ("sampling", c.get("sampling")),
+        ("seed", c.get("seed")),
+    )
+    parts = [f"{k} = {v}" for k, v in keys if v is not None]
+    return f" Setting: {', '.join(parts)}." if parts else ""
+
+
 def table_figures(study: Study, out: Path) -> list[FigureRef]:
     """Static and simulated gap curves with their fits.
 
@@ -153,8 +204,11 @@ def table_figures(study: Study, out: Path) -> list[FigureRef]:
     """
     figs = FigureSet(out)
     tables = {study.inputs.relative(t.path): t for t in study.inputs.simulate}
+    tables |= {study.inputs.relative(t.path): t for t in study.inputs.static}
     caption = (
-        f"gap vs b with fits (far = b ≤ n/{1 / FAR_FRACTION:g}, "
+        "gap vs b (circles ± 1 SE; b ≥ n omitted when drawn without replacement, "
+        "machine-zero values omitted) with "
+        f"power-law fits (far = b ≤ n/{1 / FAR_FRACTION:g}, "
         f"near = b ≥ n/{1 / NEAR_FRACTION:g})"
     )
     for kind, fits in (
@@ -163,7 +217,8 @@ def table_figures(study: Study, out: Path) -> list[FigureRef]:
     ):
         for i, (label, cf) in enumerate(sorted(fits.items())):
             title = f"{kind}: {label}"
-            cap = f"{kind.capitalize()} {label}: {caption}."
+            setting = _table_setting(tables.get(label))
+            cap = f"{kind.capitalize()} {label}: {caption}.{setting}"
             if kind == "simulation":
                 with figs.figure(
                     kind, f"{kind}{i}_gap", cap, size=(5.0, 3.8), ncols=2
@@ -289,7 +344,7 @@ def make_figures(
     Returns:
         The figures in report order.
     """
-    refs = trajectory_figures(study, out, max_trajectories)
+    refs: list[FigureRef] = []
     for maker in (
         sweep_figures,
         table_figures,
@@ -300,4 +355,5 @@ def make_figures(
         refs += maker(study, out)
     from eoss.analysis.report.symbolic import symbolic_figures
 
-    return refs + symbolic_figures(study, out)
+    refs += symbolic_figures(study, out)
+    return refs + trajectory_figures(study, out, max_trajectories)

@@ -4,8 +4,10 @@ Supported subset (exactly what :mod:`eoss.analysis.report.markdown` writes): ATX
 headings
 ``#``–``######``; paragraphs; ``-`` bullet lists; pipe tables (header row, ``---``
 separator row, body rows; ``\|`` escapes a pipe inside a cell); images
-``![alt](path)`` on their own line; inline ``code``, ``**bold**``, ``*italic*`` and
-``[text](url)``; fenced code blocks. Everything else is escaped text. Images are
+``![alt](path)`` on their own line; inline ``code``, ``**bold**`` (not inside a
+word, so a formula's ``a1**2`` stays literal), ``*italic*`` and ``[text](url)``;
+fenced code blocks. Wide tables scroll inside their own box and long list items
+and cells wrap, so nothing widens the page. Everything else is escaped text. Images are
 embedded as base64 ``data:`` URIs through a loader, so the HTML file stands alone.
 A table cell holding exactly a verdict (:class:`~eoss.analysis.claims.verdict.Verdict`
 value, bold or not) gets that verdict's CSS class. No dependency beyond the standard
@@ -24,8 +26,11 @@ from eoss.analysis.claims.verdict import Verdict
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;
 margin:2em auto;padding:0 1em;line-height:1.45;color:#222}
-table{border-collapse:collapse;margin:1em 0;font-size:0.88em}
-th,td{border:1px solid #ccc;padding:0.3em 0.5em;vertical-align:top;text-align:left}
+.table-wrap{overflow-x:auto;max-width:100%;margin:1em 0}
+table{border-collapse:collapse;font-size:0.88em}
+li,td,p{overflow-wrap:anywhere} code{overflow-wrap:anywhere;white-space:pre-wrap}
+th,td{border:1px solid #ccc;padding:0.3em 0.5em;vertical-align:top;text-align:left;
+max-width:40em}
 th{background:#f3f3f3} code{background:#f5f5f5;padding:0 0.2em}
 pre{background:#f5f5f5;padding:0.6em;overflow-x:auto} img{max-width:100%}
 .v-supported{background:#e3f5e1}.v-not-supported{background:#fbe3e3}
@@ -53,7 +58,12 @@ def inline(text: str) -> str:
             continue
         s = html.escape(part, quote=False)
         s = re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", r'<a href="\2">\1</a>', s)
-        s = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", s)
+        # not inside a word: sympy's a1**2 + b1**2 is not bold
+        s = re.sub(
+            r"(?<![\w*])\*\*(?=\S)([^*]+?)(?<=\S)\*\*(?![\w*])",
+            r"<strong>\1</strong>",
+            s,
+        )
         s = re.sub(r"(?<![\w*])\*([^*\s][^*]*)\*(?![\w*])", r"<em>\1</em>", s)
         out.append(s)
     return "".join(out)
@@ -74,13 +84,13 @@ def _verdict_class(cell: str) -> str:
 def _table(lines: list[str]) -> str:
     head = _cells(lines[0])
     rows = [_cells(x) for x in lines[2:]]
-    out = ["<table>", "<thead><tr>"]
+    out = ['<div class="table-wrap"><table>', "<thead><tr>"]
     out += [f"<th>{inline(c)}</th>" for c in head]
     out.append("</tr></thead><tbody>")
     for r in rows:
         tds = "".join(f"<td{_verdict_class(c)}>{inline(c)}</td>" for c in r)
         out.append(f"<tr>{tds}</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     return "\n".join(out)
 
 

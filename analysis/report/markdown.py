@@ -9,6 +9,7 @@ give the same text.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,9 +23,34 @@ from eoss.analysis.study.plateau import PhaseDetection
 from eoss.analysis.study.study import CurveFits, Study
 from eoss.analysis.study.sweeps import Sweep
 
+# A sympy-printed expression: operands joined by operators, with at least one
+# ``**`` (no spaces around it, as sympy prints it), e.g. ``2*a1**2 + 2*b1**2``.
+_TOKEN = r"[\w()]+(?:\.[\w()]+)*"
+_FORMULA = re.compile(rf"{_TOKEN}(?:(?:\*\*|\s*[-+*/]\s*){_TOKEN})+")
+
+
+def code_formulas(text: str) -> str:
+    """Wrap sympy expressions (``a1**2 + b1**2``) in backticks, outside code spans.
+
+    Markdown would read their ``**`` as bold (``a1<strong>2 + b1</strong>2``).
+
+    Args:
+        text: Markdown text.
+
+    Returns:
+        The text with each expression as inline code.
+    """
+    parts = re.split(r"(`[^`]*`)", text)
+    for i in range(0, len(parts), 2):  # even parts are outside code spans
+        parts[i] = _FORMULA.sub(
+            lambda m: f"`{m.group(0)}`" if "**" in m.group(0) else m.group(0),
+            parts[i],
+        )
+    return "".join(parts)
+
 
 def cell(value: Any) -> str:
-    """Table-cell text with pipes escaped and newlines flattened.
+    """Table-cell text with pipes escaped, newlines flattened, formulas as code.
 
     Args:
         value: Anything printable.
@@ -32,7 +58,7 @@ def cell(value: Any) -> str:
     Returns:
         Text safe inside a pipe table.
     """
-    return " ".join(str(value).split()).replace("|", "\\|")
+    return code_formulas(" ".join(str(value).split())).replace("|", "\\|")
 
 
 def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -228,6 +254,11 @@ def fits_md(cf: CurveFits) -> str:
         Markdown.
     """
     out = md_table(FIT_HEADER, [_fit_row(k, f) for k, f in cf.fits.items()])
+    if cf.n_full_batch:
+        out += (
+            f"\n\n{cf.n_full_batch} point(s) with b ≥ n = {cf.n} left out of every "
+            "fit (without replacement the gap is 0 there by construction)."
+        )
     seg = cf.segments
     if isinstance(seg, str):
         return out + f"\n\nSegmented fits: not fitted ({seg})."

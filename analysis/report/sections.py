@@ -207,6 +207,11 @@ def _extra_figures(refs: Sequence[FigureRef]) -> str:
     return "\n\n".join(parts)
 
 
+def _appendix(refs: Sequence[FigureRef]) -> str:
+    figs = figures_md(refs, "appendix")
+    return f"## Appendix: per-run trajectories\n\n{figs}" if figs else ""
+
+
 def render(
     study: Study,
     claims: Sequence[ClaimRow],
@@ -246,5 +251,6 @@ def render(
         configurations_md(study),
         provenance_md(study),
         methods_md(study),
+        _appendix(refs),
     ]
     return "\n\n".join(s for s in sections if s) + "\n"

@@ -22,6 +22,9 @@ window name:
   are drawn without replacement (static curves always are).
 
 A window with fewer than 3 usable points is recorded as a reason string, not fitted.
+Points with b ≥ n (when n is known) enter no fit at all, not even ``all``, the
+segment comparison or the local slopes: they are removed first and counted
+(:attr:`CurveFits.n_full_batch`).
 """
 
 from __future__ import annotations
@@ -153,6 +156,8 @@ class CurveFits:
             (:func:`eoss.analysis.stats.local_slopes.local_slopes`).
         n_unconverged: Points left out because their eigen-solver did not converge
             (set to NaN before fitting, so they are not in any fit).
+        n_full_batch: Points with b ≥ n left out of every fit (the gap is 0 there
+            by construction without replacement; a measured value is solver noise).
     """
 
     curve: GapCurve
@@ -161,6 +166,7 @@ class CurveFits:
     segments: SegmentComparison | str
     profile: SlopeProfile | None = None
     n_unconverged: int = 0
+    n_full_batch: int = 0
 
     def fit(self, window: str) -> PowerLawFit | None:
         """The fit in ``window`` if it was made.
@@ -193,6 +199,7 @@ class CurveFits:
             else {"not_fitted": seg},
             "local_slopes": None if self.profile is None else self.profile.to_dict(),
             "n_unconverged": self.n_unconverged,
+            "n_full_batch": self.n_full_batch,
         }
 
 
@@ -235,8 +242,9 @@ def fit_curve(
         n_unconverged: Points already removed as unconverged (recorded).
 
     Returns:
-        The fits.
+        The fits (of the points with b < n; those at b ≥ n are counted).
     """
+    curve, n_full = below_n(curve, n)
     fits = {name: try_fit(curve, w) for name, w in windows_for(n).items()}
     if fpc and n:
         fits["far_fpc"] = try_fit(fpc_curve(curve, n), far_window(n).bounds)
@@ -247,4 +255,24 @@ def fit_curve(
     except ValueError as exc:
         seg = str(exc)
     profile = local_slopes(curve.batch_size, curve.gap, se=curve.gap_se)
-    return CurveFits(curve, n, fits, seg, profile, n_unconverged)
+    return CurveFits(curve, n, fits, seg, profile, n_unconverged, n_full)
+
+
+def below_n(curve: GapCurve, n: int | None) -> tuple[GapCurve, int]:
+    """The curve without its points at b ≥ n, and how many were removed.
+
+    Args:
+        curve: The gap curve.
+        n: Data-set size (None: nothing removed).
+
+    Returns:
+        (the curve of b < n, number of points removed).
+    """
+    if not n:
+        return curve, 0
+    keep = np.asarray(curve.batch_size) < n
+    if keep.all():
+        return curve, 0
+    se = None if curve.gap_se is None else np.asarray(curve.gap_se)[keep]
+    b, gap = np.asarray(curve.batch_size)[keep], np.asarray(curve.gap)[keep]
+    return GapCurve.of(b, gap, se, curve.label), int((~keep).sum())

@@ -19,6 +19,9 @@ from numpy.typing import ArrayLike
 from eoss.analysis.stats.powerlaw import PowerLawFit
 from eoss.analysis.stats.segmented import SegmentedFit
 
+#: Relative to the largest gap, the level below which a gap is machine zero.
+MACHINE_ZERO = 1e-10
+
 
 def plot_gap_points(
     ax: Axes,
@@ -30,7 +33,10 @@ def plot_gap_points(
     color: str = "tab:blue",
     marker: str = "o",
 ) -> list[Artist]:
-    """Positive gaps with ±1 SE error bars on log-log axes (non-positive ones omitted).
+    """Positive gaps with ±1 SE error bars on log-log axes.
+
+    Non-positive gaps and gaps at machine zero (below :data:`MACHINE_ZERO` × the
+    largest) are omitted, and their count is appended to the label.
 
     Args:
         ax: Target axes.
@@ -46,9 +52,13 @@ def plot_gap_points(
     """
     b, gap = np.asarray(b, float), np.asarray(gap, float)
     keep = np.isfinite(gap) & (gap > 0) & (b > 0)
+    # a value at machine zero (e.g. 1e-17 at b = n) would stretch the log axis
+    # over 15 decades: treated like a non-positive one, omitted and counted
+    if keep.any():
+        keep &= gap > MACHINE_ZERO * np.max(gap[keep])
     err = None if se is None else np.asarray(se, float)[keep]
     dropped = int((~keep).sum())
-    text = label + (f" ({dropped} ≤ 0 omitted)" if dropped else "")
+    text = label + (f" ({dropped} ≤ 0 or at machine zero omitted)" if dropped else "")
     cont = ax.errorbar(
         b[keep],
         gap[keep],

@@ -135,7 +135,172 @@ def test_smoke_pipeline_end_to_end_and_resumes(tmp_path, capsys):
     assert main([*argv, "--out", str(again)]) == 0
     summary = records.read_json(runs / "reproduce.json")
     reused = [s for s in summary["stages"] if s.get("reused")]
-    assert (
-        len(reused) == len(summary["stages"]) - 2
-    )  # all but sweep (self-skips), report
+    assert len(reused) == len(summary["stages"]) - 1  # all but the report
     assert (again / "report.md").read_text() == text
+
+
+def test_dry_run_marks_a_finished_sweep_done(capsys, tmp_path):
+    preset = get_preset("smoke")
+    for st in plan(preset, tmp_path, tmp_path / "r"):
+        for run in st.done_runs:  # fake every sweep point as finished
+            run.mkdir(parents=True)
+            records.write_json(run / "status.json", {"status": "finished"})
+    argv = ["reproduce", "--preset", "smoke", "--runs-root", str(tmp_path)]
+    assert main([*argv, "--dry-run", *NO_PROBE]) == 0
+    out = capsys.readouterr().out
+    assert "[done] sweep:" in out and "[to run] static-gap:" in out
+
+
+# the dry run's timed probe would train a few steps: not what these tests check
+NO_PROBE = ("--no-probe",)
+
+
+def _offline(monkeypatch, tmp_path):
+    """No data anywhere, no network: the default root is an empty user cache."""
+    def no_network(*args, **kwargs):
+        raise OSError("<urlopen error [Errno -2] Name or service not known>")
+
+    monkeypatch.delenv("EOSS_DATA_ROOT", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(records, "download_file", no_network)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_offline_without_data_stops_before_any_stage(monkeypatch, tmp_path, capsys):
+    _offline(monkeypatch, tmp_path)
+    assert main(["reproduce", "--preset", "quick"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "CIFAR-10 not found under" in err
+    assert str(tmp_path / "cache" / "eoss") in err and "--data-root" in err
+    assert "[1/" not in err  # no stage ran
+    assert list(tmp_path.iterdir()) == []  # no report, no runs, no cache folder
+
+
+def test_offline_dry_run_plans_without_touching_the_cache(
+    monkeypatch, tmp_path, capsys
+):
+    _offline(monkeypatch, tmp_path)
+    assert main(["reproduce", "--preset", "quick", "--dry-run", *NO_PROBE]) == 0
+    assert "[to run] sweep" in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_default_data_root_is_the_user_cache(monkeypatch, tmp_path):
+    from eoss.analysis.cli.data_root import resolve_data_root
+
+    monkeypatch.delenv("EOSS_DATA_ROOT", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert resolve_data_root(None) == tmp_path / "eoss"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert resolve_data_root(None).parts[-2:] == (".cache", "eoss")
+    monkeypatch.setenv("EOSS_DATA_ROOT", str(tmp_path / "env"))
+    assert resolve_data_root(None) == tmp_path / "env"
+    assert resolve_data_root(str(tmp_path / "flag")) == tmp_path / "flag"
+
+
+def test_download_lock_makes_a_second_process_wait(tmp_path):
+    import threading
+    import time
+
+    from eoss.analysis.records.download import download_lock
+
+    order = []
+
+    def second():
+        with download_lock(tmp_path):
+            order.append("second")
+
+    with download_lock(tmp_path):
+        thread = threading.Thread(target=second)
+        # flock is per open file description, so a thread contends like a process
+        thread.start()
+        time.sleep(0.3)
+        order.append("first done")
+    thread.join(5)
+    assert order == ["first done", "second"]
+    assert not (tmp_path / ".download.lock").exists()
+
+
+def test_stage_progress_line_from_the_records(tmp_path):
+    import io
+
+    from eoss.analysis.cli.progress import RowMeter, StageProgress, StepMeter
+
+    run = tmp_path / "train" / "a"
+    run.mkdir(parents=True)
+    (run / "metrics.jsonl").write_text(
+        '{"table": "train", "step": 10}\n{"table": "train", "step": 30}\n{"tab'
+    )  # a partly written last line is skipped
+    meter = StepMeter((), 60, count=2, folder=tmp_path / "train", pattern="*")
+    assert meter() == (30.0, 120.0)
+    stream = io.StringIO()
+    with StageProgress("[4/7] sweep", meter, stream=stream, interval=0.05):
+        (run / "metrics.jsonl").write_text('{"table": "train", "step": 60}\n')
+        __import__("time").sleep(0.3)
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("[4/7] sweep [#####...............]  25%")
+    assert any(" 50%" in line and "ETA" in line for line in lines[1:])
+    rows = RowMeter(tmp_path / "train", "a", "train", (1.0, 3.0))
+    assert rows() == (1.0, 4.0)  # one "train" row in the file now
+    quiet = io.StringIO()
+    with StageProgress("[1/7] derive", None, stream=quiet, interval=10):
+        pass
+    assert quiet.getvalue().startswith("[1/7] derive  00:00 elapsed")
+
+
+def test_quick_static_curve_stays_below_n():
+    # at b = n the gap is 0 by construction: it must not cost time or enter a fit
+    study = get_preset("quick").study
+    n = compose(study.preset, study.base)["data"]["n_train"]
+    assert max(study.static_batch_sizes) < n
+    assert max(study.batch_sizes) < n
+
+
+def test_git_revision_is_eoss_own_not_an_enclosing_repository(tmp_path):
+    import shutil
+    import subprocess
+
+    from eoss.analysis.records.env import env_info, git_revision
+
+    if shutil.which("git") is None:
+        pytest.skip("git not installed")
+    user = tmp_path / "user-repo"
+    (user / "venv" / "site-packages").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(user)], check=True)
+    # eoss installed inside the user's repository: not eoss's revision
+    assert git_revision(user / "venv" / "site-packages") is None
+    assert git_revision(tmp_path / "not-a-repo") is None
+    info = env_info()
+    assert info["versions"]["eoss"]  # the installed eoss version
+
+
+def test_download_fills_the_cache_once_with_progress(monkeypatch, tmp_path, capsys):
+    import io
+    import tarfile
+
+    from eoss.analysis.cli.data_root import ensure_cifar10
+
+    calls = []
+
+    def fake_download(url, dest, *, md5=None, progress=None, **kw):
+        calls.append(md5)
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            for name in ("test_batch", "data_batch_1"):
+                info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+                info.size = 3
+                tar.addfile(info, io.BytesIO(b"abc"))
+        dest.write_bytes(buf.getvalue())
+        progress(len(buf.getvalue()) // 2, len(buf.getvalue()))
+        progress(len(buf.getvalue()), len(buf.getvalue()))
+        return dest
+
+    monkeypatch.setattr(records, "download_file", fake_download)
+    root = tmp_path / "cache" / "eoss"
+    assert ensure_cifar10(root) == root
+    assert ensure_cifar10(root) == root  # found: no second download
+    assert len(calls) == 1 and calls[0]  # checked against the archive's MD5
+    assert sorted(p.name for p in root.iterdir()) == ["cifar-10-batches-py"]
+    err = capsys.readouterr().err
+    assert f"downloading CIFAR-10 into {root}" in err
+    assert "[##########..........]" in err and "[####################]" in err

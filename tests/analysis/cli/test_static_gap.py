@@ -121,3 +121,43 @@ def test_static_gap_bad_input(tmp_path, capsys):
     errs = capsys.readouterr().err.strip().split("\n")
     assert len(errs) == 5 and "no checkpoint at step 7" in errs[3]
     assert np.all([e.startswith("eoss static-gap: error:") for e in errs])
+
+
+def test_batch_sizes_accept_ellipsis_ranges():
+    import pytest
+
+    from eoss.analysis.cli.static_gap import parse_sizes
+
+    doubling = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
+    assert parse_sizes("1,2,4,...,1024") == doubling
+    assert parse_sizes("1,2,4,…,1024") == doubling  # the README's Unicode ellipsis
+    assert parse_sizes("8,4,16") == [4, 8, 16]
+    for bad, match in (
+        ("1,2,...,1000", "not on the progression"),  # ambiguous end
+        ("1,...,8", "needs 'a,b,...,c'"),
+        ("3,4,...,16", "needs 'a,b,...,c'"),
+        ("1,x", "integer"),
+        ("0,1", "positive"),
+    ):
+        with pytest.raises(ValueError, match=match) as info:
+            parse_sizes(bad)
+        assert str(info.value).startswith("--batch-sizes") and "\n" not in str(
+            info.value
+        )
+
+
+def test_static_gap_reads_the_runs_recorded_data_root(tmp_path):
+    from eoss.analysis.cli.static_gap import recorded_data_root
+
+    run, data = tmp_path / "run", tmp_path / "data" / "cifar-10-batches-py"
+    run.mkdir()
+    data.mkdir(parents=True)
+    assert recorded_data_root(run) is None  # no env.json
+    records.write_json(
+        run / "env.json", {"data_root": "relative/gone", "data": {"folder": str(data)}}
+    )
+    assert recorded_data_root(run) == str(data)
+    records.write_json(run / "env.json", {"data_root": str(data.parent)})
+    assert recorded_data_root(run) == str(data.parent)
+    records.write_json(run / "env.json", {"data_root": str(tmp_path / "moved")})
+    assert recorded_data_root(run) is None  # moved away: fall back to the default

@@ -50,9 +50,10 @@ def test_report_files_are_written(report):
         "static0_gap",
         "static_vs_trained0",
         "sweep0_gap",
+        "sweep0_overview",
         "sweep0_plateaus",
         "symbolic0_0",
-        "trajectory_never",
+        "trajectories",
     ]
     assert all(p.stat().st_size > 1000 for p in pngs)
     doc = json.loads(report.fits_json.read_text())

@@ -53,10 +53,16 @@ def test_gap_scaling_figures(tmp_path, rng):
     artists += plot_fit(ax, fit_segmented(b, gap), color="tab:green")
     artists += plot_reference_slopes(ax, (1, 512), (1, 3))
     labels = ax.get_legend_handles_labels()[1]
-    assert any("1 ≤ 0 omitted" in lab for lab in labels)
+    assert any("1 ≤ 0 or at machine zero omitted" in lab for lab in labels)
     assert any(lab.startswith("α = 0.") for lab in labels)
     assert len(artists) > 5
     _save(fig, tmp_path, "gap")
+    # a point at machine zero (1e-17 at b = n) must not stretch the log axis
+    fig, ax = new_figure()
+    gap[-1] = 1e-17
+    plot_gap_points(ax, b, gap, None, label="static")
+    assert ax.get_ylim()[0] > 1e-3
+    assert "1 ≤ 0 or at machine zero omitted" in ax.get_legend_handles_labels()[1][0]
     fig, ax = new_figure()
     plot_plateaus_vs_batch(
         ax, b[:4], [1, 1, 1.1, 1], [0.01] * 4, [0.6, 0.7, 0.8, 0.9], [0.01] * 4

@@ -57,8 +57,11 @@ def test_near_window_leaves_out_b_equal_n():
     b = np.array([64.0, 128.0, 256.0, 512.0, 768.0, 1024.0])
     gap = (n - b) / (n - 1) / b
     gap[-1] = 1e-9  # noise at b = n
-    near = fit_curve(GapCurve.of(b, gap, None, "c"), n).fit("near")
-    assert near.n_used == 3 and near.n_excluded.get("outside_window") == 3
+    fits = fit_curve(GapCurve.of(b, gap, None, "c"), n)
+    near = fits.fit("near")
+    # b = n enters no fit at all: removed first and counted
+    assert near.n_used == 3 and near.n_excluded.get("outside_window") == 2
+    assert fits.n_full_batch == 1 and fits.fit("all").n_used == 5
 
 
 def test_varying_fields_and_ignored_groups_are_train_config_fields():
