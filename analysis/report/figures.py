@@ -18,6 +18,7 @@ from eoss.analysis.report.figure_ref import PALETTE, FigureRef, FigureSet, safe_
 from eoss.analysis.report.plots.gap_scaling import (
     plot_fit,
     plot_gap_points,
+    plot_gap_vs_inverse_b,
     plot_plateaus_vs_batch,
     plot_reference_slopes,
 )
@@ -225,8 +226,18 @@ def table_figures(study: Study, out: Path) -> list[FigureRef]:
                 ) as axes:
                     _draw_simulation(axes, tables[label], cf, title)
             else:
-                with figs.figure(kind, f"{kind}{i}_gap", cap, size=(5.5, 3.8)) as ax:
-                    draw_curve(ax, cf, ("all", "far", "near"), title)
+                cap = (
+                    f"{kind.capitalize()} {label} (Fig. 9). Left: {caption}. Right: "
+                    "the same gaps (circles ± 1 SE) against 1/b on linear axes, "
+                    f"black line at 0.{setting}"
+                )
+                with figs.figure(
+                    kind, f"{kind}{i}_gap", cap, size=(5.0, 3.8), ncols=2
+                ) as axes:
+                    draw_curve(axes[0], cf, ("all", "far", "near"), title)
+                    c = cf.curve
+                    plot_gap_vs_inverse_b(axes[1], c.batch_size, c.gap, c.gap_se)
+                    axes[1].set_title("linear in 1/b", fontsize=9)
     return figs.refs
 
 
@@ -285,6 +296,7 @@ def noise_figure(study: Study, out: Path) -> list[FigureRef]:
         Zero or one figure.
     """
     from eoss.analysis.claims.dynamics import noise_kind
+    from eoss.analysis.report.paper_figures import noise_references
 
     runs = {
         f"{noise_kind(r)} ({r.run_id})": r
@@ -293,8 +305,16 @@ def noise_figure(study: Study, out: Path) -> list[FigureRef]:
     }
     if not runs:
         return []
+    refs = noise_references(study, list(runs.values()))
+    runs |= refs
     figs = FigureSet(out)
-    cap = "Noise-injected GD: MiniBS (solid) and FullBS (dotted) in units of 2/η."
+    shown = ", ".join(sorted(k.split(" (")[0] for k in refs)) or "none recorded"
+    cap = (
+        "Noise-injected GD against plain SGD and GD (Fig. 10; plain runs at the "
+        f"same η and n: {shown}): MiniBS (solid) and FullBS (dotted) in units of "
+        "2/η, one colour per run (legend: kind and run); black line 2/η. "
+        f"Setting: {run_setting(list(runs.values()))}."
+    )
     with figs.figure("noise", "noise_variants", cap, size=(6.0, 3.8)) as ax:
         plot_noise_variants(ax, runs)
     return figs.refs
@@ -353,7 +373,10 @@ def make_figures(
         ntk_figures,
     ):
         refs += maker(study, out)
+    from eoss.analysis.report.paper_figures import paper_figures
     from eoss.analysis.report.symbolic import symbolic_figures
+
+    refs += paper_figures(study, out)
 
     refs += symbolic_figures(study, out)
     return refs + trajectory_figures(study, out, max_trajectories)

@@ -178,3 +178,95 @@ def plot_plateaus_vs_batch(
     ax.set_xlabel("batch size b")
     ax.set_ylabel("plateau level / (2/η)")
     return out
+
+
+def plot_slope_profile(
+    ax: Axes,
+    b_mid: ArrayLike,
+    exponent: ArrayLike,
+    ci: ArrayLike,
+    references: Sequence[float] = (0.5, 1.0),
+) -> list[Artist]:
+    """Local exponents α between neighbouring b (95 % intervals) with guide levels.
+
+    Args:
+        ax: Target axes.
+        b_mid: Geometric mean b of each neighbouring pair, shape (m,).
+        exponent: Local α there, shape (m,).
+        ci: 95 % intervals, shape (m, 2) (NaN rows: no bar).
+        references: α levels drawn as grey horizontal lines (1/√b and 1/b).
+
+    Returns:
+        The artists.
+    """
+    x, a = np.asarray(b_mid, float), np.asarray(exponent, float)
+    c = np.asarray(ci, float).reshape(-1, 2)
+    keep = np.isfinite(a) & (x > 0)
+    err = np.vstack([a - c[:, 0], c[:, 1] - a])[:, keep]
+    err = np.where(np.isfinite(err), err, 0.0)
+    cont = ax.errorbar(
+        x[keep],
+        a[keep],
+        yerr=err,
+        fmt="s-",
+        color="tab:blue",
+        ms=4,
+        capsize=2,
+        label="local α (95 % CI)",
+    )
+    out: list[Artist] = list(cont.get_children())
+    styles = ["--", "-.", ":"]
+    for i, r in enumerate(references):
+        out.append(
+            ax.axhline(r, color="0.5", lw=0.9, ls=styles[i % 3], label=f"α = {r:g}")
+        )
+    ax.set_xscale("log")
+    ax.set_xlabel("batch size b (geometric mid-point of neighbours)")
+    ax.set_ylabel("local exponent α")
+    return out
+
+
+def plot_gap_vs_inverse_b(
+    ax: Axes,
+    b: ArrayLike,
+    gap: ArrayLike,
+    se: ArrayLike | None = None,
+    *,
+    color: str = "tab:blue",
+    label: str = "gap",
+) -> list[Artist]:
+    """Gap against 1/b on linear axes (the paper's Fig. 9, right), ±1 SE.
+
+    Non-finite gaps are omitted (and counted in the label); on linear axes a gap at
+    machine zero sits at 0 and stretches nothing.
+
+    Args:
+        ax: Target axes.
+        b: Batch sizes.
+        gap: Gaps.
+        se: Standard errors or None.
+        color: Colour.
+        label: Legend label.
+
+    Returns:
+        The artists.
+    """
+    b, gap = np.asarray(b, float), np.asarray(gap, float)
+    keep = np.isfinite(gap) & (b > 0)
+    err = None if se is None else np.nan_to_num(np.asarray(se, float)[keep])
+    dropped = int((~keep).sum())
+    text = label + (f" ({dropped} omitted)" if dropped else "")
+    cont = ax.errorbar(
+        1.0 / b[keep],
+        gap[keep],
+        yerr=err,
+        fmt="o",
+        color=color,
+        ms=4,
+        capsize=2,
+        label=text,
+    )
+    ax.axhline(0.0, color="black", lw=0.6)
+    ax.set_xlabel("1 / b")
+    ax.set_ylabel("gap = MiniBS − FullBS")
+    return list(cont.get_children())

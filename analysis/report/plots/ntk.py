@@ -63,3 +63,48 @@ def plot_ntk_scatter(
     ax.set_xlabel("MiniBS")
     ax.set_ylabel("averaged NTK λ_max")
     return out
+
+
+def plot_ntk_vs_batch(
+    ax: Axes,
+    b: np.ndarray,
+    minibs: np.ndarray,
+    minibs_sd: np.ndarray,
+    ntk: np.ndarray,
+    ntk_sd: np.ndarray,
+) -> list[Artist]:
+    """MiniBS and averaged-NTK λ_max levels (units of 2/η) against b.
+
+    Args:
+        ax: Target axes.
+        b: Batch size per run, shape (m,).
+        minibs: MiniBS level / (2/η) per run.
+        minibs_sd: Its spread (error bars).
+        ntk: NTK λ_max level / (2/η) per run.
+        ntk_sd: Its spread.
+
+    Returns:
+        The artists.
+    """
+    order = np.argsort(b, kind="stable")
+    out: list[Artist] = []
+    for y, e, name, color, fmt in (
+        (minibs, minibs_sd, "MiniBS", "tab:blue", "o-"),
+        (ntk, ntk_sd, "NTK λ_max", "tab:orange", "s--"),
+    ):
+        cont = ax.errorbar(
+            b[order],
+            y[order],
+            yerr=e[order],
+            fmt=fmt,
+            color=color,
+            ms=4,
+            capsize=2,
+            label=name,
+        )
+        out += list(cont.get_children())
+    out.append(ax.axhline(1.0, color="black", lw=1.0, label="2/η"))
+    ax.set_xscale("log")
+    ax.set_xlabel("batch size b")
+    ax.set_ylabel("level / (2/η)")
+    return out

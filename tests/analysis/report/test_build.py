@@ -47,9 +47,11 @@ def test_report_files_are_written(report):
     pngs = [p for p in report.figures if p.suffix == ".png"]
     names = sorted(p.stem for p in pngs)
     assert names == [
+        "batch_cloud",
         "static0_gap",
         "static_vs_trained0",
         "sweep0_gap",
+        "sweep0_gap_slopes",
         "sweep0_overview",
         "sweep0_plateaus",
         "symbolic0_0",

@@ -84,3 +84,24 @@ def test_noise_ntk_symbolic_figures(sched_run, tmp_path):
     assert [t.get_text() for t in ax.texts] == ["=", "≠"]
     assert len(artists) == 6
     _save(fig, tmp_path, "symbolic")
+
+
+def test_slope_profile_inverse_b_and_ntk_levels(tmp_path):
+    from eoss.analysis.report.plots.gap_scaling import (
+        plot_gap_vs_inverse_b,
+        plot_slope_profile,
+    )
+    from eoss.analysis.report.plots.ntk import plot_ntk_vs_batch
+
+    fig, axes = new_figure(1, 3)
+    ci = np.array([[0.4, 0.6], [np.nan, np.nan], [0.9, 1.1]])
+    plot_slope_profile(axes[0], [2, 4, 8], [0.5, np.nan, 1.0], ci)
+    assert [ln.get_ydata()[0] for ln in axes[0].lines[-2:]] == [0.5, 1.0]
+    b = np.array([1.0, 2.0, 4.0, 8.0])
+    plot_gap_vs_inverse_b(axes[1], b, [4.0, 2.0, np.nan, 1e-17], [0.1] * 4)
+    assert "(1 omitted)" in axes[1].get_legend_handles_labels()[1][0]
+    assert axes[1].get_xscale() == "linear"
+    ones = np.ones(4)
+    plot_ntk_vs_batch(axes[2], b[::-1], ones, 0.1 * ones, 0.9 * ones, 0.1 * ones)
+    assert axes[2].get_xscale() == "log"
+    _save(fig, tmp_path, "paper_helpers")

@@ -1,0 +1,305 @@
+"""The paper's body figures that :mod:`eoss.analysis.report.figures` does not draw.
+
+Fig. 2 (the per-step λ_max(H_B) cloud of one representative run), Figs. 3-5 (runs
+whose η or b changed), Figs. 15-16 (trained gap vs b against 1/√b and 1/b with the
+local-slope profile) and Fig. 17 across b (MiniBS and the averaged-NTK λ_max of
+every run with an ``ntk`` table). Each is drawn only from data the study has; a
+figure whose data is missing is not drawn.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from eoss.analysis.records.reader import RunTables
+from eoss.analysis.report.figure_ref import PALETTE, FigureRef, FigureSet
+from eoss.analysis.report.plots.gap_scaling import (
+    plot_gap_points,
+    plot_reference_slopes,
+    plot_slope_profile,
+)
+from eoss.analysis.report.plots.ntk import plot_ntk_vs_batch
+from eoss.analysis.report.plots.trajectories import plot_sharpness_trajectory
+from eoss.analysis.report.setting import run_setting
+from eoss.analysis.study.phases import phases
+from eoss.analysis.study.study import Study
+
+
+def _plain(run: RunTables) -> bool:
+    return (run.noise_kind or "none") == "none"
+
+
+def representative_run(study: Study) -> RunTables | None:
+    """The run Fig. 2 shows: one with a ``step_sharpness`` table.
+
+    Preferred: plain SGD/GD, one phase, first phase at EoSS; among those the run
+    of median b (ties: first by path). Falls back to any run with the table.
+
+    Args:
+        study: The study.
+
+    Returns:
+        The run, or None when no run recorded per-step sharpness.
+    """
+    cands = [
+        (r, d)
+        for r, d in study.detections
+        if r.has("step_sharpness") and len(r.column("step_sharpness", "step"))
+    ]
+    if not cands:
+        return None
+    best = [
+        r
+        for r, d in cands
+        if _plain(r) and len(phases(r)) == 1 and d.first.status == "eoss"
+    ] or [r for r, _ in cands]
+    best = sorted(best, key=lambda r: r.batch_size or 0)
+    return best[(len(best) - 1) // 2]
+
+
+def batch_cloud_figure(study: Study, out: Path) -> list[FigureRef]:
+    """Fig. 2: per-step λ_max(H_B) cloud with MiniBS and FullBS for one run.
+
+    Args:
+        study: The study.
+        out: Report folder.
+
+    Returns:
+        Zero or one figure.
+    """
+    run = representative_run(study)
+    if run is None:
+        return []
+    figs = FigureSet(out)
+    cap = (
+        f"Representative run {run.run_id} (Fig. 2): λ_max(H_B) of the batch taken "
+        "at each measured step (grey dots), MiniBS (mean of λ_max(H_B) over "
+        "batches) ± 1 SE (blue line and band), FullBS = λ_max of the full-batch "
+        "Hessian (red dots), 2/η "
+        f"(solid) and 4/η (dashed). Setting: {run_setting([run])}."
+    )
+    with figs.figure("runs", "batch_cloud", cap, size=(6.5, 4.0)) as ax:
+        plot_sharpness_trajectory(ax, run)
+    return figs.refs
+
+
+def schedule_figure(study: Study, out: Path) -> list[FigureRef]:
+    """Figs. 3-5: every run whose η or b changed, one panel each.
+
+    Args:
+        study: The study.
+        out: Report folder.
+
+    Returns:
+        Zero or one figure.
+    """
+    runs = [r for r, _ in study.detections if len(phases(r)) > 1]
+    runs = [r for r in runs if r.has("minibs") or r.has("fullbs")]
+    if not runs:
+        return []
+    figs, ncols = FigureSet(out), min(2, len(runs))
+    nrows = -(-len(runs) // ncols)
+    cap = (
+        f"η and b changes (Figs. 3-5; {len(runs)} runs, one panel each, titled by "
+        "run): λ_max(H_B) of each step's batch (grey dots), MiniBS ± 1 SE (blue), "
+        "FullBS (red dots); 2/η (solid) and 4/η (dashed) are drawn per phase, so "
+        "the new 2/η starts at the change (dotted purple line, labelled with the "
+        f"new η or b). Setting: {run_setting(runs)}."
+    )
+    with figs.figure(
+        "runs", "schedule_changes", cap, size=(5.0, 3.4), ncols=ncols, nrows=nrows
+    ) as axes:
+        axes = axes if isinstance(axes, list) else [axes]
+        for ax, run in zip(axes, runs, strict=False):
+            plot_sharpness_trajectory(ax, run)
+            if ax is not axes[0] and ax.get_legend() is not None:
+                ax.get_legend().remove()
+        for ax in axes[len(runs) :]:
+            ax.set_visible(False)
+    return figs.refs
+
+
+def _sweep_runs(study: Study, ids: set[str]) -> list[RunTables]:
+    return [r for r, _ in study.detections if r.run_id in ids]
+
+
+def trained_slopes_figures(study: Study, out: Path) -> list[FigureRef]:
+    """Figs. 15-16: trained gap vs b with 1/√b and 1/b, and its local slopes.
+
+    Drawn per sweep with at least two batch sizes at EoSS (a local slope needs a
+    pair).
+
+    Args:
+        study: The study.
+        out: Report folder.
+
+    Returns:
+        The figures.
+    """
+    figs = FigureSet(out)
+    for i, s in enumerate(study.sweeps):
+        cf = study.sweep_fits.get(s.key)
+        prof = None if cf is None else cf.profile
+        if cf is None or prof is None or len(prof.exponent) == 0:
+            continue
+        c = cf.curve
+        ok = np.isfinite(c.gap) & (c.gap > 0)
+        if len(np.unique(c.batch_size[ok])) < 2:
+            continue
+        runs = _sweep_runs(study, {i for g in s.run_ids for i in g})
+        cap = (
+            f"Sweep {i} ({s.label}), trained plateau gap (Figs. 15-16). Left: gap "
+            "vs b on log-log axes (circles ± 1 SE, one per run; machine-zero and "
+            "non-positive values omitted) with reference slopes b^-0.5 (1/√b) and "
+            "b^-1 (1/b) through the smallest b. Right: local exponent α between "
+            "neighbouring b (squares, 95 % intervals) with α = 0.5 and α = 1 "
+            f"(grey). Setting: {run_setting(runs)}."
+        )
+        name = f"sweep{i}_gap_slopes"
+        with figs.figure("sweeps", name, cap, size=(4.6, 3.6), ncols=2) as axes:
+            left, right = axes
+            plot_gap_points(left, c.batch_size, c.gap, c.gap_se, label="trained gap")
+            b0 = float(np.min(c.batch_size[ok]))
+            g0 = float(np.mean(c.gap[ok][c.batch_size[ok] == b0]))
+            span = (b0, float(np.max(c.batch_size[ok])))
+            plot_reference_slopes(left, span, (b0, g0), exponents=(0.5, 1.0))
+            left.set_xlabel("batch size b")
+            left.set_ylabel("gap = MiniBS − FullBS")
+            left.legend(fontsize=6)
+            plot_slope_profile(right, prof.b_mid, prof.exponent, prof.ci)
+            right.legend(fontsize=6)
+    return figs.refs
+
+
+def _tail_levels(run: RunTables) -> tuple[float, float, float, float] | None:
+    """MiniBS and NTK λ_max means (and SDs) / (2/η) over the last half of phase 0."""
+    ph = phases(run)[0]
+    sm, mb = run.column("minibs", "step"), run.column("minibs", "minibs")
+    sn, nt = run.column("ntk", "step"), run.column("ntk", "ntk_lambda_max")
+    common, im, inn = np.intersect1d(sm, sn, return_indices=True)
+    tail = (common >= (ph.start + ph.end) / 2) & (common < ph.end)
+    m, n = mb[im][tail], nt[inn][tail]
+    keep = np.isfinite(m) & np.isfinite(n)
+    if not keep.any():
+        return None
+    m, n = m[keep] * ph.lr / 2, n[keep] * ph.lr / 2
+    return float(m.mean()), float(m.std()), float(n.mean()), float(n.std())
+
+
+def ntk_batch_figure(study: Study, out: Path) -> list[FigureRef]:
+    """Fig. 17 across b: MiniBS and averaged-NTK λ_max of every run with ntk data.
+
+    Args:
+        study: The study.
+        out: Report folder.
+
+    Returns:
+        Zero or one figure.
+    """
+    runs, levels = [], []
+    for r, _ in study.detections:
+        lv = _tail_levels(r) if r.has("ntk") and r.has("minibs") else None
+        if lv is not None:
+            runs.append(r)
+            levels.append(lv)
+    if not runs:
+        return []
+    runs_b = [(r.batch_size or 0, k) for k, r in enumerate(runs)]
+    order = [k for _, k in sorted(runs_b)]
+    runs, lv = [runs[k] for k in order], np.asarray([levels[k] for k in order])
+    b = np.asarray([float(r.batch_size or np.nan) for r in runs])
+    figs = FigureSet(out)
+    cap = (
+        f"MiniBS and the averaged mini-batch NTK λ_max across b (Fig. 17; {len(runs)} "
+        "runs). Left: mean over the second half of the first phase, in units of 2/η, "
+        "per run (MiniBS circles, NTK squares; bars = SD over those steps, not an "
+        "SE); black line 2/η. Right: each paired measurement (MiniBS, NTK λ_max), "
+        f"one colour per run, with y = x. Setting: {run_setting(runs)}."
+    )
+    with figs.figure("ntk", "ntk_vs_batch", cap, size=(4.6, 3.6), ncols=2) as axes:
+        plot_ntk_vs_batch(axes[0], b, lv[:, 0], lv[:, 1], lv[:, 2], lv[:, 3])
+        axes[0].legend(fontsize=6)
+        pairs = []
+        for k, r in enumerate(runs):
+            _, im, inn = np.intersect1d(
+                r.column("minibs", "step"),
+                r.column("ntk", "step"),
+                return_indices=True,
+            )
+            x, y = (
+                r.column("minibs", "minibs")[im],
+                r.column("ntk", "ntk_lambda_max")[inn],
+            )
+            color = PALETTE[k % len(PALETTE)]
+            axes[1].scatter(
+                x, y, s=8, color=color, label=f"{r.run_id} (b = {r.batch_size})"
+            )
+            pairs.append(np.concatenate([x, y]))
+        allv = np.concatenate(pairs)
+        allv = allv[np.isfinite(allv)]
+        if len(allv):
+            lo, hi = float(allv.min()), float(allv.max())
+            axes[1].plot([lo, hi], [lo, hi], color="black", lw=0.8, label="y = x")
+        axes[1].set_xlabel("MiniBS")
+        axes[1].set_ylabel("averaged NTK λ_max")
+        axes[1].legend(fontsize=6)
+    return figs.refs
+
+
+def noise_references(study: Study, noisy: list[RunTables]) -> dict[str, RunTables]:
+    """Plain SGD and GD runs to draw beside noise-injected GD (Fig. 10).
+
+    Runs without injected noise at the η and n of the first noisy run: GD
+    (``optim.name`` "gd") and one SGD run, at the b the noisy run measured MiniBS
+    at when there is one, else of median b.
+
+    Args:
+        study: The study.
+        noisy: The noise-injected runs (non-empty).
+
+    Returns:
+        Label ("SGD (run)", "GD (run)") → run; empty when none match.
+    """
+    ref = noisy[0]
+    plain = [
+        r
+        for r, _ in study.detections
+        if _plain(r) and r.lr == ref.lr and r.n_train == ref.n_train
+    ]
+    out: dict[str, RunTables] = {}
+    gd = [r for r in plain if (r.optimizer or "").lower() == "gd"]
+    if gd:
+        out[f"GD ({gd[0].run_id})"] = gd[0]
+    sgd = sorted(
+        (r for r in plain if (r.optimizer or "sgd").lower() == "sgd"),
+        key=lambda r: r.batch_size or 0,
+    )
+    if sgd:
+        mb = ref.column("minibs", "batch_size")
+        same = [r for r in sgd if len(mb) and r.batch_size == int(mb[0])]
+        pick = same[0] if same else sgd[(len(sgd) - 1) // 2]
+        out[f"SGD ({pick.run_id})"] = pick
+    return out
+
+
+def paper_figures(study: Study, out: Path) -> list[FigureRef]:
+    """Every figure of this module, in report order.
+
+    Args:
+        study: The study.
+        out: Report folder.
+
+    Returns:
+        The figures drawn (those whose data exist).
+    """
+    refs: list[FigureRef] = []
+    for maker in (
+        batch_cloud_figure,
+        schedule_figure,
+        trained_slopes_figures,
+        ntk_batch_figure,
+    ):
+        refs += maker(study, out)
+    return refs
