@@ -36,7 +36,8 @@ pre{background:#f5f5f5;padding:0.6em;overflow-x:auto} img{max-width:100%}
 .v-supported{background:#e3f5e1}.v-not-supported{background:#fbe3e3}
 .v-inconclusive{background:#fff6d5}.v-not-measured{background:#eeeeee}
 """
-_IMAGE = re.compile(r"^!\[([^\]]*)\]\(([^)\s]+)\)$")
+# the alt text may hold brackets (e.g. "E_B[λ_max(H_B)]"): it runs to the last "]("
+_IMAGE = re.compile(r"^!\[(.*)\]\(([^)\s]+)\)$")
 _MIME = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg"}
 _VERDICTS = {v.value: v for v in Verdict}
 

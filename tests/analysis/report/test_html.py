@@ -60,3 +60,9 @@ def test_points_at_b_equal_n_enter_no_fit_and_are_counted():
     assert "1 point(s) with b ≥ n = 1024 left out of every fit" in fits_md(cf)
     same = fit_curve(GapCurve.of(b[:-1], gap[:-1], 0.01 * gap[:-1], "s"), n)
     assert same.n_full_batch == 0 and "left out" not in fits_md(same)
+
+
+def test_image_alt_text_may_hold_brackets():
+    text = "![MiniBS = E_B[λ_max(H_B)] and FullBS](figures/x.png)\n"
+    html = markdown_to_html(text, title="t", image_loader=lambda _: b"\x89PNG")
+    assert "<img" in html and "E_B[λ_max(H_B)]" in html
