@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from eoss.empirical.training.stationarity import drift_window, window_slope
+
 
 @dataclass(frozen=True)
 class Drift:
@@ -63,18 +65,15 @@ def trend_drift(steps: ArrayLike, values: ArrayLike) -> Drift | None:
     """
     import statsmodels.api as sm
 
-    t = np.asarray(steps, dtype=float)
-    y = np.asarray(values, dtype=float)
-    ok = np.isfinite(t) & np.isfinite(y)
-    t, y = t[ok], y[ok]
-    if len(t) < 3 or np.ptp(t) == 0:
+    window = drift_window(steps, values)
+    if window is None:
         return None
-    length = float(np.ptp(t))
-    design = np.column_stack([np.ones_like(t), (t - t.min()) / length])
-    n = len(t)
+    x, y, length = window
+    drift = window_slope(x, y)  # the training rule's own number
+    n = len(x)
     if n < 4:
-        res = sm.OLS(y, design).fit()
-        return Drift(float(res.params[1]), float("nan"), n, length)
+        return Drift(float(drift), float("nan"), n, length)
     lags = max(int(np.floor(4 * (n / 100) ** (2 / 9))), 1)
+    design = np.column_stack([np.ones_like(x), x])
     res = sm.OLS(y, design).fit(cov_type="HAC", cov_kwds={"maxlags": lags})
-    return Drift(float(res.params[1]), float(res.bse[1]), n, length)
+    return Drift(float(drift), float(res.bse[1]), n, length)

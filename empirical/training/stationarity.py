@@ -72,15 +72,47 @@ def ols_drift(steps: ArrayLike, values: ArrayLike) -> float | None:
         The drift in the units of ``values``, or None with fewer than 3 finite
         points or a zero-length window.
     """
+    window = drift_window(steps, values)
+    return None if window is None else window_slope(window[0], window[1])
+
+
+def window_slope(x: np.ndarray, y: np.ndarray) -> float:
+    """OLS slope of ``y`` on ``x``; on the window [0, 1] it is the drift D.
+
+    Args:
+        x: Steps rescaled to [0, 1] (:func:`drift_window`).
+        y: The values.
+
+    Returns:
+        The slope.
+    """
+    xc = x - x.mean()
+    return float(np.dot(xc, y - y.mean()) / np.dot(xc, xc))
+
+
+def drift_window(
+    steps: ArrayLike, values: ArrayLike
+) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """The finite points of a series, steps rescaled to the window [0, 1].
+
+    On x = (t − t_min) / L, L = t_max − t_min, the regression slope is the drift D.
+
+    Args:
+        steps: Steps of the measurements, shape (n,).
+        values: Measurements, shape (n,); non-finite pairs are dropped.
+
+    Returns:
+        ``(x, y, L)``, or None with fewer than 3 finite points or a zero-length
+        window.
+    """
     t = np.asarray(steps, dtype=float)
     y = np.asarray(values, dtype=float)
     ok = np.isfinite(t) & np.isfinite(y)
     t, y = t[ok], y[ok]
     if len(t) < 3 or np.ptp(t) == 0:
         return None
-    x = (t - t.min()) / np.ptp(t)  # the window rescaled to [0, 1]: slope = D
-    xc = x - x.mean()
-    return float(np.dot(xc, y - y.mean()) / np.dot(xc, xc))
+    length = float(np.ptp(t))
+    return (t - t.min()) / length, y, length
 
 
 def is_stationary(
