@@ -13,9 +13,16 @@ Two patterns, both giving the one-process numbers:
   one process), split into contiguous blocks of batches, solved on their rank,
   and gathered back in batch order (:func:`gather_arrays`).
 
+* **Training** (``eoss train`` under ``torchrun``): every rank runs the same
+  loop on its own replica; before each measurement rank 0's parameters and
+  buffers are copied to the others (:func:`broadcast_module`), and every decision
+  that changes the control flow is rank 0's, sent to all (:func:`agree`), so the
+  ranks take the same collectives in the same order.
+
 Nothing here starts processes: launch with ``torchrun --nproc-per-node=R`` and
-call :func:`init_from_env` (``eoss sharpness`` does both). Ranks are told apart
-only through the process group, so a single-process call passes ``None``.
+call :func:`init_from_env` (``eoss sharpness`` and ``eoss train`` do both). Ranks
+are told apart only through the process group, so a single-process call passes
+``None``; every helper is then a no-op.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import pickle
 from collections.abc import Callable
 from typing import Any
 
@@ -33,7 +41,10 @@ from torch import Tensor
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "agree",
     "all_reduce_sum",
+    "broadcast_module",
+    "broadcast_object",
     "concat",
     "gather_arrays",
     "init_from_env",
@@ -134,6 +145,85 @@ def all_reduce_sum(t: Tensor, group: Any | None) -> Tensor:
     return t
 
 
+def _src_and_device(group: Any) -> tuple[int, torch.device]:
+    """Global rank of the group's rank 0, and where its collectives' tensors live."""
+    import torch.distributed as dist
+
+    src = dist.get_global_rank(group, 0)
+    if dist.get_backend(group) == "nccl":
+        return src, torch.device("cuda", torch.cuda.current_device())
+    return src, torch.device("cpu")
+
+
+def agree(flag: bool, group: Any | None, *, any_rank: bool = False) -> bool:
+    """One verdict for every rank: rank 0's ``flag`` (or: whether any rank's is set).
+
+    Every rank of the group must call it at the same point of its control flow;
+    it is one collective on a single integer.
+
+    Args:
+        flag: This rank's verdict.
+        group: Process group, or None (then ``flag`` itself).
+        any_rank: OR over the ranks (a stop request seen by any rank) instead of
+            rank 0's verdict.
+
+    Returns:
+        The common verdict.
+    """
+    if group is None:
+        return bool(flag)
+    import torch.distributed as dist
+
+    src, device = _src_and_device(group)
+    t = torch.tensor([int(bool(flag))], dtype=torch.int32, device=device)
+    if any_rank:
+        dist.all_reduce(t, op=dist.ReduceOp.MAX, group=group)
+    else:
+        dist.broadcast(t, src=src, group=group)
+    return bool(t.item())
+
+
+@torch.no_grad()
+def broadcast_module(model: torch.nn.Module, group: Any | None) -> None:
+    """Overwrite every rank's parameters and buffers with rank 0's, in place.
+
+    Replicas trained identically can still drift apart by rounding (kernels whose
+    results depend on memory alignment or atomics); after this call every rank
+    holds rank 0's θ exactly, so a data-parallel operator is one matrix.
+
+    Args:
+        model: This rank's replica (same architecture on every rank).
+        group: Process group, or None (no-op).
+    """
+    if group is None:
+        return
+    import torch.distributed as dist
+
+    src, _ = _src_and_device(group)
+    for t in [*model.parameters(), *model.buffers()]:
+        dist.broadcast(t.data, src=src, group=group)
+
+
+def broadcast_object(obj: Any, group: Any | None) -> Any:
+    """Rank 0's ``obj`` (any picklable value) on every rank.
+
+    Args:
+        obj: The value on rank 0 (ignored elsewhere).
+        group: Process group, or None (then ``obj``).
+
+    Returns:
+        Rank 0's value.
+    """
+    if group is None:
+        return obj
+    import torch.distributed as dist
+
+    src, device = _src_and_device(group)
+    box = [obj]
+    dist.broadcast_object_list(box, src=src, group=group, device=device)
+    return box[0]
+
+
 def gather_arrays(part: dict[str, Any], group: Any | None) -> list[dict[str, Any]]:
     """Every rank's ``part`` (a dict of arrays and scalars), in rank order.
 
@@ -185,12 +275,24 @@ def split_batches(
         The result over all K batches, in batch order, as if one process had
         solved them: per-batch arrays concatenated, ``n_matvecs`` and
         ``seconds`` the largest over ranks, the worst self-check error.
+
+    Raises:
+        Exception: On every rank, when ``solve`` failed on some rank: that
+            rank's exception (the lowest failed rank's), so that no rank is left
+            waiting in a collective and all take the same error path.
     """
     rank, size = rank_and_size(group)
     lo, hi = shard_range(len(idx), rank, size)
-    part = solve(idx[lo:hi])
     if group is None:
-        return part
+        return solve(idx[lo:hi])
+    try:
+        part = solve(idx[lo:hi])
+    except Exception as exc:  # every rank must still reach the gather
+        parts = gather_arrays({"error": _picklable(exc)}, group)
+        first = _first_failed(parts)
+        if first == rank:
+            raise
+        raise parts[first]["error"] from None
     arrays = {
         f.name: getattr(part, f.name)
         for f in dataclasses.fields(part)
@@ -198,6 +300,9 @@ def split_batches(
     }
     meta = ("n_matvecs", "seconds", "method", "self_check_error", "fallback_from")
     parts = gather_arrays({**arrays, **{k: getattr(part, k) for k in meta}}, group)
+    first = _first_failed(parts)
+    if first is not None:
+        raise parts[first]["error"]
     methods = sorted({p["method"] for p in parts})
     fallback = [p["fallback_from"] for p in parts if p["fallback_from"]]
     return dataclasses.replace(
@@ -212,3 +317,21 @@ def split_batches(
         else float("nan"),
         fallback_from=fallback[0] if fallback else None,
     )
+
+
+def _picklable(exc: Exception) -> Exception:
+    """``exc`` itself when it survives pickling, else a RuntimeError saying it."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:  # noqa: BLE001 - any failure to round-trip
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+    return exc
+
+
+def _first_failed(parts: list[dict[str, Any]]) -> int | None:
+    """The lowest rank whose part is an error (logged), or None."""
+    for rank, p in enumerate(parts):
+        if "error" in p:
+            log.warning("rank %d failed in a split solve: %s", rank, p["error"])
+            return rank
+    return None

@@ -146,11 +146,15 @@ class RunContext:
         device: Torch device string.
         data_root: CIFAR-10 data root or None.
         quiet: No progress bar.
+        ranks: Under ``torchrun``, rank 0's
+            :class:`~eoss.analysis.cli.train_ranks.Leader` (it starts the other
+            ranks when training begins); None in one process.
     """
 
     device: str = "cpu"
     data_root: Path | None = None
     quiet: bool = False
+    ranks: Any = None
 
 
 def create_run(
@@ -182,6 +186,8 @@ def create_run(
     env["data"] = data[0].provenance
     env["data_sha256"] = data_digest(data[0])
     env["config_hash"] = records.config_hash(to_dict(cfg))
+    if ctx.ranks is not None:
+        env["world_size"] = ctx.ranks.size
     env.update(extra_env or {})
     return records.RunDir.create(out, "train", to_dict(cfg), name=name, env=env)
 
@@ -278,6 +284,9 @@ def execute(
     run.set_status("running", step=start)
     t0 = time.perf_counter()
     try:
+        group = None  # under torchrun: start the other ranks (analysis.cli.train_ranks)
+        if ctx.ranks is not None:
+            group = ctx.ranks.start(cfg, state, data, ctx.data_root)
         with StopRequest() as stop:
             hist = train_run(
                 cfg,
@@ -288,6 +297,7 @@ def execute(
                 on_checkpoint=keeper.save,
                 progress=bar,
                 should_stop=stop,
+                process_group=group,
             )
     except BaseException as exc:
         bar.close()

@@ -8,6 +8,13 @@ Examples::
     eoss train --resume DIR/train/<name>
     eoss train --fork DIR/train/<name>:5000 --set lr=0.02 --out DIR
     eoss train --fork DIR/train/<name> --config fork.json --out DIR
+
+Under ``torchrun --nproc-per-node=R -m eoss train ...`` every rank trains the same
+replica (same seed, batches and updates) while FullBS and MiniBS / batch sharpness
+are split over the ranks; rank 0 alone writes the run folder and the others exit
+with its status (:mod:`eoss.analysis.cli.train_ranks`)::
+
+    torchrun --nproc-per-node=4 -m eoss train --preset paper-mlp --out runs
 """
 
 from __future__ import annotations
@@ -145,13 +152,35 @@ def base_config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def handle(args: argparse.Namespace) -> int:
-    """Run ``eoss train``.
+    """Run ``eoss train`` (one process, or one rank of a ``torchrun`` job).
 
     Args:
         args: Parsed arguments.
 
     Returns:
         0 when finished or diverged (recorded), 130 when interrupted.
+    """
+    from eoss.empirical.distributed import launched_by_torchrun
+
+    if launched_by_torchrun():
+        from eoss.analysis.cli.train_ranks import handle_ranks
+
+        return handle_ranks(args, _train, resolve_device)
+    return _train(args)
+
+
+def _train(
+    args: argparse.Namespace, device: str | None = None, ranks: Any = None
+) -> int:
+    """``eoss train`` proper (under torchrun: on rank 0).
+
+    Args:
+        args: Parsed arguments.
+        device: Under torchrun, this rank's device (else from ``--device``).
+        ranks: Under torchrun, the :class:`~eoss.analysis.cli.train_ranks.Leader`.
+
+    Returns:
+        The exit code.
 
     Raises:
         UsageError: On incompatible options.
@@ -172,9 +201,10 @@ def handle(args: argparse.Namespace) -> int:
         records.check_output_dir(args.out)
     _user_model(args)
     ctx = RunContext(
-        device=resolve_device(args.device),
+        device=device or resolve_device(args.device),
         data_root=resolve_data_root(args.data_root),
         quiet=args.quiet,
+        ranks=ranks,
     )
     if args.resume:
         return _resume(Path(args.resume), ctx)
@@ -206,11 +236,18 @@ def _fresh(args: argparse.Namespace, ctx: Any) -> int:
     _check_new(args, cfg)
     data = load_for_config(cfg.data, seed=cfg.seed, root=ctx.data_root)
     preflight(cfg, data, ctx.device)
+    _check_ranks(ctx, cfg, data)
     run = create_run(cfg, args.out, ctx, data, name=args.name)
     try:
         return _report(run.path, execute(run, cfg, ctx, data))
     finally:
         run.unlock()
+
+
+def _check_ranks(ctx: Any, cfg: Any, data: Any) -> None:
+    """Under torchrun: the config must split over the ranks (before any write)."""
+    if ctx.ranks is not None:
+        ctx.ranks.check(cfg, len(data[0]))
 
 
 def _check_new(args: argparse.Namespace, cfg: Any) -> None:
@@ -237,6 +274,7 @@ def _resume(run_dir: Path, ctx: Any) -> int:
             )
             return 0
         plan = prepare_resume(run, ctx)
+        _check_ranks(ctx, plan.cfg, plan.data)
         commit_resume(plan)
         hist = execute(
             run, plan.cfg, ctx, plan.data, state=plan.state, protect=plan.protect
@@ -267,6 +305,7 @@ def _fork(args: argparse.Namespace, ctx: Any) -> int:
     _check_new(args, cfg)
     data = load_for_config(cfg.data, seed=cfg.seed, root=ctx.data_root)
     preflight(cfg, data, ctx.device, state)
+    _check_ranks(ctx, cfg, data)
     origin: dict[str, Any] = {
         "run": str(src_dir.resolve()),
         "step": step,

@@ -38,6 +38,15 @@ checkpoint; it then stops as ``diverged`` (never as a crash). A checkpoint's sta
 is emitted only after its own step passed these checks; one that failed them is
 emitted marked ``state["diverged"]`` (stored apart, never loaded), so the last
 good checkpoint is the newest unmarked one.
+
+With a ``process_group`` (``torchrun``) every rank runs this loop on its own
+replica (same seed, same batches, same updates) and the tracker splits FullBS and
+MiniBS over the ranks. Every verdict that changes the control flow (a stop
+request, divergence, a stationary stop) is rank 0's, broadcast at the point
+where it is taken (:func:`eoss.empirical.distributed.agree`; a stop request seen
+by any rank counts), and checkpoints and measurements fall on steps fixed by the
+config, so the ranks always meet in the same collectives and end together, with
+the same status. Only rank 0 is meant to be given callbacks that write.
 """
 
 from __future__ import annotations
@@ -51,6 +60,7 @@ from typing import Any
 import torch
 
 from eoss.empirical.data.arrays import ArrayDataset
+from eoss.empirical.distributed import agree
 from eoss.empirical.training.config import TrainConfig
 from eoss.empirical.training.rows import EvalRow, EventRow, Row
 from eoss.empirical.training.tracking import evaluate
@@ -113,6 +123,7 @@ def run(
     on_checkpoint: OnCheckpoint | None = None,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
+    process_group: Any | None = None,
 ) -> TrainHistory:
     """Train ``cfg`` from scratch or from ``state``; see the module docstring.
 
@@ -126,15 +137,24 @@ def run(
         on_checkpoint: Receives ``(step, state)`` at checkpoint boundaries.
         progress: Receives ``(step, total, info)`` after every update.
         should_stop: Polled at step boundaries; True interrupts the run.
+        process_group: ``torch.distributed`` group of the ranks training together
+            (module docstring), or None: one process.
 
     Returns:
         How the run ended.
     """
     t0 = time.perf_counter()
     trainer = build_trainer(
-        cfg, data=data, data_root=data_root, device=device, state=state
+        cfg,
+        data=data,
+        data_root=data_root,
+        device=device,
+        state=state,
+        process_group=process_group,
     )
-    loop = _Loop(trainer, on_record, on_checkpoint, progress, should_stop)
+    loop = _Loop(
+        trainer, on_record, on_checkpoint, progress, should_stop, process_group
+    )
     status, reason = loop.go()
     return TrainHistory(
         status=status,
@@ -165,6 +185,7 @@ class _Loop:
         on_checkpoint: OnCheckpoint | None,
         progress: Progress | None,
         should_stop: Callable[[], bool] | None,
+        group: Any | None = None,
     ) -> None:
         self.t = trainer
         self.emit_record = on_record or _noop
@@ -177,6 +198,11 @@ class _Loop:
         self.pending: tuple[int, dict[str, Any]] | None = None
         self.n_records = 0
         self.last: dict[str, float] = dict(trainer.tracker.last)
+        self.group = group  # the ranks that take every verdict together
+
+    def agree(self, flag: bool) -> bool:
+        """Rank 0's verdict on every rank (``flag`` itself in one process)."""
+        return agree(flag, self.group)
 
     def record(self, row: Row) -> None:
         self.n_records += 1
@@ -212,8 +238,8 @@ class _Loop:
         step = self.t.step
         for change in self.t.schedule.changes_at(step):
             self.record(EventRow(change.step, change.kind, change.old, change.new))
-        if (self.t.tracker.due(step) or self.pending) and not params_finite(
-            self.t.model
+        if (self.t.tracker.due(step) or self.pending) and self.agree(
+            not params_finite(self.t.model)
         ):
             return f"non-finite parameters at step {step}"
         try:
@@ -224,13 +250,13 @@ class _Loop:
             # A solver failing on a blown-up (finite but huge) state is divergence.
             cfg = self.t.cfg.track
             loss = evaluate(self.t.model, self.t.loss, self.t.train, cfg.chunk_size)[0]
-            if self.t.diverged(loss):
+            if self.agree(self.t.diverged(loss)):
                 name = type(exc).__name__
                 return f"train_loss {loss} at step {step} ({name} in a measurement)"
             raise
         for row in rows:
             self.record(row)
-            if isinstance(row, EvalRow) and self.t.diverged(row.train_loss):
+            if isinstance(row, EvalRow) and self.agree(self.t.diverged(row.train_loss)):
                 return f"train_loss {row.train_loss} at step {step}"
         lr = self.t.schedule.lr_at(step)
         for row in rows:
@@ -245,13 +271,13 @@ class _Loop:
             return None
         check = self.t.monitor.check(step)
         logger.info("%s", check.text())
-        return check.text() if check.stationary else None
+        return check.text() if self.agree(bool(check.stationary)) else None
 
     def go(self) -> tuple[str, str | None]:
         """Run to the end; return (status, reason)."""
         t, total = self.t, self.t.cfg.steps
         while True:
-            if self.should_stop():
+            if agree(self.should_stop(), self.group, any_rank=True):
                 self.checkpoint(force=True)
                 self.flush()
                 return "interrupted", "stop requested"
@@ -270,14 +296,18 @@ class _Loop:
                 row = t.update(batch)
                 self.record(row)
                 self.last["loss"], self.last["lr"] = row.loss, row.lr
-                if t.diverged(row.loss):
+                if self.agree(t.diverged(row.loss)):
                     reason = f"loss {row.loss} at step {row.step}"
                 self.flush(reason)
                 self.progress(t.step, total, self.last)
             elif reason is None:
                 self.flush()
                 if t.monitor.enabled:
-                    why = f"cap: steps={total} reached without a stationary check"
+                    # The rule once more on the cap's own measurements: the reason
+                    # says whether the run ended stationary (the analysis, reading
+                    # the same records, decides the same way).
+                    last = t.monitor.check(t.step).text()
+                    why = f"cap: steps={total} reached; {last}"
                     self.record(EventRow(t.step, "stop", None, None, why))
                     return "finished", why
                 return "finished", None

@@ -162,7 +162,10 @@ class Check:
         def one(d: float | None) -> str:
             return "—" if d is None else f"{d:+.3f}"
 
-        head = "stationary" if self.stationary else "not stationary"
+        head = {True: "stationary", False: "not stationary"}.get(
+            self.stationary,  # type: ignore[arg-type]
+            "stationarity undetermined (fewer points than stop.min_points)",
+        )
         return (
             f"{head} at step {self.step} (drift over steps {self.tail[0]}-"
             f"{self.tail[1]}: sharpness {one(self.sharpness)}, FullBS "

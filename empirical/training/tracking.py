@@ -18,10 +18,21 @@ anything:
 Every solver record carries its residual, matvec count and seconds. Each quantity
 draws from its own named random stream, so switching one on or off never changes
 another's numbers; the streams' states and the warm-start vector are part of
-:meth:`Tracker.state_dict` (exact resume). The eigen-solvers are the spectral
-core's (:mod:`eoss.empirical.estimators.minibatch`,
-:mod:`eoss.empirical.operators.gauss_newton`); this module
-only schedules and records them.
+:meth:`Tracker.state_dict` (exact resume). MiniBS draws its K batches from its
+stream, then one seed for a child generator of the solver's start vectors, so the
+stream advances the same whatever the solver path or the number of ranks.
+
+Data-parallel (``torchrun``; a ``process_group``): every rank holds the same
+replica; before the measurements of a step rank 0's parameters and buffers are
+copied to the others (:func:`eoss.empirical.distributed.broadcast_module`). FullBS
+splits the rows over the ranks (one ``all_reduce`` per product) and MiniBS / batch
+sharpness split the K batches; eval, step sharpness and the NTK are computed
+whole on every rank.
+
+The eigen-solvers are the spectral core's
+(:mod:`eoss.empirical.estimators.minibatch`,
+:mod:`eoss.empirical.operators.gauss_newton`); this module only schedules and
+records them.
 """
 
 from __future__ import annotations
@@ -34,7 +45,9 @@ import torch
 from torch import Tensor, nn
 
 from eoss.empirical.data.arrays import ArrayDataset
+from eoss.empirical.distributed import broadcast_module
 from eoss.empirical.losses import Loss
+from eoss.empirical.operators.batched import sample_batches
 from eoss.empirical.operators.params import eval_mode, kept_modes
 from eoss.empirical.rng import numpy_rng
 from eoss.empirical.training.config import TrackConfig
@@ -99,6 +112,8 @@ class Tracker:
         seed: The run's seed (streams ``track_<quantity>``).
         extra: Further steps at which eval, FullBS and MiniBS are measured (when
             on): the stop checks of :class:`~eoss.empirical.training.config.StopConfig`.
+        process_group: ``torch.distributed`` group to split FullBS and MiniBS over
+            (every rank builds the same tracker), or None: one process.
     """
 
     def __init__(
@@ -111,8 +126,10 @@ class Tracker:
         test: ArrayDataset | None,
         seed: int,
         extra: tuple[int, ...] = (),
+        process_group: Any | None = None,
     ) -> None:
         self.cfg, self.loss, self.train, self.test = cfg, loss, train, test
+        self.group = process_group
         forced = (EvalRow.table, FullBSRow.table, MiniBSRow.table)
         self.cadence = {
             q: CadenceSet(getattr(cfg, q), total_steps, extra if q in forced else ())
@@ -146,7 +163,8 @@ class Tracker:
 
         Parameters, buffers and every module's train/eval flag are as before
         (the estimators work on private copies; the flags are also restored
-        here, module by module).
+        here, module by module). With a process group, the other ranks' replicas
+        first take rank 0's parameters and buffers.
 
         Args:
             step: Number of updates taken so far.
@@ -158,8 +176,11 @@ class Tracker:
             The rows, in measurement order.
         """
         out: list[Row] = []
+        due = self.due(step)
+        if due:
+            broadcast_module(model, self.group)
         with kept_modes(model):
-            for q in self.due(step):
+            for q in due:
                 if q == StepSharpnessRow.table and step_batch is None:
                     continue
                 row = getattr(self, f"_{q}")(step, model, batch_size, step_batch)
@@ -199,6 +220,7 @@ class Tracker:
             tol=self.cfg.tol,
             v0=self.vector,
             bn_mode=self.cfg.bn_mode,
+            process_group=self.group,
         )
         if res.eigenvector is not None:
             self.vector, self.vector_step = res.eigenvector.detach(), step
@@ -218,17 +240,21 @@ class Tracker:
 
         size = self.cfg.minibs_batch_size or b
         vec = self.vector if self.vector_step == step else None
+        stream = self.rngs["minibs"]
+        idx = sample_batches(len(self.train), size, self.cfg.n_batches, stream)
         res = minibatch_sharpness(
             model,
             self.loss,
             self.train,
             batch_size=size,
             n_batches=self.cfg.n_batches,
-            rng=self.rngs["minibs"],
+            rng=np.random.default_rng(int(stream.integers(2**63))),
             tol=self.cfg.tol,
             batch_sharpness=self.cfg.batch_sharpness,
             full_vector=vec,
             bn_mode=self.cfg.bn_mode,
+            batch_indices=idx,
+            process_group=self.group,
         )
         self.last["minibs"] = float(res.minibs)
         return MiniBSRow(

@@ -43,6 +43,9 @@ class Trainer:
         train: Training data.
         test: Test data or None.
         device: Torch device of the model and data.
+        process_group: ``torch.distributed`` group the tracker splits FullBS
+            and MiniBS over (``torchrun``: every rank builds the same trainer and
+            takes the same updates), or None.
 
     Raises:
         ValueError: If a batch size exceeds the training set.
@@ -54,6 +57,7 @@ class Trainer:
         train: ArrayDataset,
         test: ArrayDataset | None,
         device: torch.device,
+        process_group: Any | None = None,
     ) -> None:
         dtype = getattr(torch, cfg.dtype)
         self.cfg, self.device, self.loss = cfg, device, Loss(cfg.loss)
@@ -88,6 +92,7 @@ class Trainer:
             test=self.test,
             seed=cfg.seed,
             extra=tuple(self.monitor.check_steps()),
+            process_group=process_group,
         )
         self.step = 0
         self.ref_loss = evaluate(
@@ -298,6 +303,7 @@ def build_trainer(
     data_root: str | None = None,
     device: str | torch.device = "cpu",
     state: dict[str, Any] | None = None,
+    process_group: Any | None = None,
 ) -> Trainer:
     """A :class:`Trainer` at step 0, or at ``state``.
 
@@ -307,12 +313,13 @@ def build_trainer(
         data_root: CIFAR-10 data root when loading.
         device: Torch device.
         state: A checkpoint state to continue from.
+        process_group: See :class:`Trainer`.
 
     Returns:
         The trainer.
     """
     train, test = data or load_train_test(cfg.data, seed=cfg.seed, root=data_root)
-    trainer = Trainer(cfg, train, test, torch.device(device))
+    trainer = Trainer(cfg, train, test, torch.device(device), process_group)
     if state is not None:
         trainer.load_state_dict(state)
     return trainer

@@ -10,6 +10,7 @@ Lanczos eigenvalues are exact to rounding, so the only difference left between
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -21,6 +22,7 @@ import pytest
 import torch
 
 from eoss.analysis.cli.main import main
+from eoss.empirical import distributed
 from eoss.empirical.distributed import shard_range
 from eoss.empirical.operators.hessian import HessianOperator
 
@@ -115,3 +117,69 @@ def test_shard_range_covers_every_item_once():
         assert max(hi - lo for lo, hi in spans) - min(hi - lo for lo, hi in spans) <= 1
     with pytest.raises(ValueError, match="cannot split 2 items over 3"):
         shard_range(2, 0, 3)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Part:
+    lambda_max: np.ndarray
+    batch_indices: np.ndarray
+    n_matvecs: int = 3
+    seconds: float = 0.0
+    method: str = "loop"
+    self_check_error: float = float("nan")
+    fallback_from: str | None = None
+
+
+def _fake_world(monkeypatch, rank, others):
+    """Rank ``rank`` of 2, with the other rank's gathered part given."""
+    monkeypatch.setattr(distributed, "rank_and_size", lambda group: (rank, 2))
+
+    def gather(part, group):
+        return [part, others] if rank == 0 else [others, part]
+
+    monkeypatch.setattr(distributed, "gather_arrays", gather)
+
+
+def _solve(rows):
+    return _Part(np.arange(len(rows), dtype=float), rows)
+
+
+def test_a_block_failing_on_one_rank_raises_on_every_rank(monkeypatch):
+    """No rank is left waiting: each reaches the gather, then all raise the same."""
+    idx = np.zeros((4, 2), dtype=np.int64)
+    boom = ValueError("blew up on the other rank")
+    _fake_world(monkeypatch, 0, {"error": boom})
+    with pytest.raises(ValueError, match="blew up on the other rank"):
+        distributed.split_batches(_solve, idx, group="fake")
+
+    def fails(rows):
+        raise ArithmeticError("mine")
+
+    _fake_world(monkeypatch, 1, {"error": boom})  # both failed: the lowest rank's
+    with pytest.raises(ValueError, match="other rank"):
+        distributed.split_batches(fails, idx, group="fake")
+    _fake_world(monkeypatch, 1, {"n_matvecs": 1})  # only this rank: its own error
+    with pytest.raises(ArithmeticError, match="mine"):
+        distributed.split_batches(fails, idx, group="fake")
+
+
+def test_an_unpicklable_error_travels_as_a_runtime_error():
+    class OddError(Exception):
+        def __init__(self, a, b):
+            super().__init__(f"{a}/{b}")
+
+    sent = distributed._picklable(OddError(1, 2))
+    assert type(sent) is RuntimeError and "OddError: 1/2" in str(sent)
+    plain = ValueError("x")
+    assert distributed._picklable(plain) is plain
+
+
+def test_without_a_group_the_helpers_are_the_identity():
+    model = torch.nn.Linear(2, 1)
+    before = [p.clone() for p in model.parameters()]
+    distributed.broadcast_module(model, None)
+    after = list(model.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(before, after, strict=True))
+    assert distributed.agree(True, None) and not distributed.agree(False, None)
+    assert distributed.agree(True, None, any_rank=True)
+    assert distributed.broadcast_object({"a": 1}, None) == {"a": 1}

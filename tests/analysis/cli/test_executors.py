@@ -26,7 +26,8 @@ def _argv(out, *extra):
             "--device", "cpu", *extra]  # fmt: skip
 
 
-@pytest.mark.slow  # ~8 s on 2 idle cores (four processes start eoss and torch)
+# In the default suite (the sweep's done-when): ~8 s on 2 idle cores, ~13 s loaded
+# (four processes start eoss and torch); skipped without the `slurm` extra.
 def test_two_run_sweep_through_submitit_local(tmp_path, capsys):
     pytest.importorskip("submitit")
     assert main(_argv(tmp_path, "--executor", "submitit-local")) == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -10,6 +11,7 @@ import eoss
 from eoss.analysis.records.io import read_json, read_jsonl
 from eoss.analysis.records.reader import load_run
 from eoss.analysis.report.build import build_report
+from eoss.empirical.operators.batched import sample_batches
 from eoss.empirical.rng import numpy_rng
 from eoss.empirical.training.rows import COLUMNS
 
@@ -76,14 +78,17 @@ def test_measures_what_the_estimators_give_on_the_same_model(tmp_path):
         model, eoss.get_loss("ce"), (X, y), rng=numpy_rng(0, "track_fullbs")
     )
     assert rows["fullbs"].fullbs == ref.fullbs
+    stream = numpy_rng(0, "track_minibs")  # the batches, then the solver's seed
+    idx = sample_batches(len(X), 8, 3, stream)
     mb = eoss.minibatch_sharpness(
         model,
         eoss.get_loss("ce"),
         (X, y),
         batch_size=8,
         n_batches=3,
-        rng=numpy_rng(0, "track_minibs"),
+        rng=np.random.default_rng(int(stream.integers(2**63))),
         full_vector=ref.eigenvector,
+        batch_indices=idx,
     )
     assert rows["minibs"].minibs == pytest.approx(mb.minibs, rel=1e-12)
     assert rows["minibs"].gap_cv == pytest.approx(mb.gap_cv, rel=1e-9, abs=1e-12)

@@ -154,8 +154,17 @@ def test_tiny_run_at_the_cap_records_why():
     cfg = cfg_of(*STOP, "stop.drift_tol=1e-12")
     hist, rows, _ = collect(cfg)
     assert hist.status == "finished" and hist.step == 300
-    assert hist.reason.startswith("cap")
+    # The reason carries the rule's verdict on the cap's own measurements.
+    assert hist.reason.startswith("cap: steps=300 reached; not stationary at step 300")
     assert [r["kind"] for t, r in rows if t == "event"][-1] == "stop"
+
+
+def test_a_run_stationary_only_at_the_cap_says_so():
+    # τ = 100 (every drift passes), but checks every 1000 never fall before the cap.
+    cfg = cfg_of(*STOP, "stop.drift_tol=100", "stop.check_every=1000")
+    hist, _, _ = collect(cfg)
+    assert hist.step == 300
+    assert hist.reason.startswith("cap: steps=300 reached; stationary at step 300")
 
 
 def test_stop_config_is_validated():
