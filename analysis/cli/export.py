@@ -7,11 +7,14 @@ Example::
 writes ``exports/<run>/<table>.csv`` for every table of each run's
 ``metrics.jsonl`` (``train``, ``eval``, ``fullbs``, ``minibs``, ``static_gap``, ...;
 one column per field, rows in file order) plus ``config.json``, so a notebook or a
-spreadsheet can replot any figure. ``--to tensorboard`` writes event files (needs
-the ``tensorboard`` package) and ``--to wandb`` an offline W&B run under ``--out``
-(needs ``wandb``; nothing is sent; ``wandb sync`` uploads it later). Both are
-optional extras: when the package is missing the command says so in one line and
-exits 2 before writing anything.
+spreadsheet can replot any figure. ``--to tensorboard`` writes event files to
+``<out>/<run>/`` (scalar tag ``<table>/<field>`` at the record's step; needs the
+``tensorboard`` package) and ``--to wandb`` an offline W&B run under
+``<out>/wandb/`` (one history row per record, charted against ``<table>/step``;
+needs ``wandb``; nothing is sent; ``wandb sync`` uploads it later). Each run's
+output folder is printed. Both are optional extras (``pip install
+eoss[tensorboard]`` / ``eoss[wandb]``): when the package is missing the command
+says so in one line and exits 2 before writing anything.
 
 In Python, :func:`run_frames` returns a run's tables as pandas DataFrames (when
 pandas is installed)::
@@ -136,13 +139,14 @@ def handle(args: argparse.Namespace) -> int:
     out = Path(args.out)
     for run, by_table in tables.items():
         name = run.resolve().name
+        folder = out / name
         if args.to == "csv":
-            _write_csv(out / name, run, by_table)
+            _write_csv(folder, run, by_table)
         elif args.to == "tensorboard":
-            _write_tensorboard(out / name, by_table)
+            _write_tensorboard(folder, by_table)
         else:
-            _write_wandb(out, name, run, by_table)
-        print(out / name)
+            folder = _write_wandb(out, name, run, by_table)
+        print(folder)
     return 0
 
 
@@ -156,16 +160,21 @@ def _write_csv(folder: Path, run: Path, by_table: dict[str, list[dict]]) -> None
         records.write_json(folder / "config.json", config)
 
 
+def _numeric(record: dict[str, Any]) -> dict[str, float]:
+    """The numeric, non-step fields of a record (booleans and text left out)."""
+    return {
+        key: float(val)
+        for key, val in record.items()
+        if key != "step" and isinstance(val, (int, float)) and not isinstance(val, bool)
+    }
+
+
 def _scalars(rows: list[dict]) -> list[tuple[int, str, float]]:
     """(step, field, value) of every numeric, non-step field."""
     out = []
     for i, r in enumerate(rows):
-        step = r.get("step", i)
-        for key, val in r.items():
-            if key != "step" and isinstance(val, (int, float)) and not isinstance(
-                val, bool
-            ):
-                out.append((int(step), key, float(val)))
+        step = int(r.get("step", i))
+        out += [(step, key, val) for key, val in _numeric(r).items()]
     return out
 
 
@@ -181,7 +190,16 @@ def _write_tensorboard(folder: Path, by_table: dict[str, list[dict]]) -> None:
         writer.close()
 
 
-def _write_wandb(out: Path, name: str, run: Path, by_table: dict[str, list]) -> None:
+def _write_wandb(out: Path, name: str, run: Path, by_table: dict[str, list]) -> Path:
+    """An offline W&B run: one history row per record, on its table's step axis.
+
+    Each record is logged once, as ``{"<table>/<field>": value, ...}`` with
+    ``<table>/step`` its step; ``define_metric`` makes ``<table>/step`` the x axis
+    of that table's charts (W&B's own ``_step`` only counts the rows).
+
+    Returns:
+        The offline run folder (``<out>/wandb/offline-run-…``).
+    """
     import wandb
 
     from eoss.analysis import records
@@ -190,9 +208,15 @@ def _write_wandb(out: Path, name: str, run: Path, by_table: dict[str, list]) -> 
     config = records.read_json(path) if path.is_file() else {}
     out.mkdir(parents=True, exist_ok=True)
     session = wandb.init(mode="offline", dir=str(out), name=name, config=config)
+    folder = Path(session.dir).parent  # <out>/wandb/offline-run-<time>-<id>
     try:
         for table, rows in sorted(by_table.items()):
-            for step, key, val in _scalars(rows):
-                session.log({f"{table}/{key}": val, f"{table}/step": step})
+            session.define_metric(f"{table}/step")
+            session.define_metric(f"{table}/*", step_metric=f"{table}/step")
+            for i, r in enumerate(rows):
+                values = {f"{table}/{k}": v for k, v in _numeric(r).items()}
+                if values:
+                    session.log(values | {f"{table}/step": int(r.get("step", i))})
     finally:
         session.finish()
+    return folder

@@ -356,30 +356,3 @@ def comparisons_md(study: Study, refs: Sequence[FigureRef]) -> str:
     parts = ["## Static vs trained exponents", md_table(COMP_HEADER, rows)]
     figs = figures_md(refs, "comparison")
     return "\n\n".join(parts + ([figs] if figs else []))
-
-
-def tables_md(study: Study, refs: Sequence[FigureRef]) -> str:
-    """Static and simulated gap curves with their fits and figures.
-
-    Args:
-        study: The study.
-        refs: Figures.
-
-    Returns:
-        Markdown ("" when there are none).
-    """
-    parts = []
-    for title, fits, section in (
-        ("Static gap curves (frozen networks)", study.static_fits, "static"),
-        ("Random-matrix simulations", study.simulate_fits, "simulation"),
-    ):
-        if not fits:
-            continue
-        parts.append(f"## {title}")
-        for label, cf in sorted(fits.items()):
-            parts.append(f"### {label}\n\nData-set size n = {cf.n or 'unknown'}.")
-            parts.append(fits_md(cf))
-        figs = figures_md(refs, section)
-        if figs:
-            parts.append(figs)
-    return "\n\n".join(parts)

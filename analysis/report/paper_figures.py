@@ -1,7 +1,8 @@
 """The paper's body figures that :mod:`eoss.analysis.report.figures` does not draw.
 
-Fig. 2 (the per-step λ_max(H_B) cloud of one representative run), Figs. 3-5 (runs
-whose η or b changed), Figs. 15-16 (trained gap vs b against 1/√b and 1/b with the
+Fig. 2 (the per-step λ_max(H_B) cloud of one representative run) and Figs. 3-5
+(runs whose η or b changed), drawn by :mod:`eoss.analysis.report.run_figures`;
+Figs. 15-16 (trained gap vs b against 1/√b and 1/b with the
 local-slope profile) and Fig. 17 across b (MiniBS and the averaged-NTK λ_max of
 every run with an ``ntk`` table). Each is drawn only from data the study has; a
 figure whose data is missing is not drawn.
@@ -21,104 +22,9 @@ from eoss.analysis.report.plots.gap_scaling import (
     plot_slope_profile,
 )
 from eoss.analysis.report.plots.ntk import plot_ntk_vs_batch
-from eoss.analysis.report.plots.trajectories import plot_sharpness_trajectory
 from eoss.analysis.report.setting import run_setting
 from eoss.analysis.study.phases import phases
 from eoss.analysis.study.study import Study
-
-
-def _plain(run: RunTables) -> bool:
-    return (run.noise_kind or "none") == "none"
-
-
-def representative_run(study: Study) -> RunTables | None:
-    """The run Fig. 2 shows: one with a ``step_sharpness`` table.
-
-    Preferred: plain SGD/GD, one phase, first phase at EoSS; among those the run
-    of median b (ties: first by path). Falls back to any run with the table.
-
-    Args:
-        study: The study.
-
-    Returns:
-        The run, or None when no run recorded per-step sharpness.
-    """
-    cands = [
-        (r, d)
-        for r, d in study.detections
-        if r.has("step_sharpness") and len(r.column("step_sharpness", "step"))
-    ]
-    if not cands:
-        return None
-    best = [
-        r
-        for r, d in cands
-        if _plain(r) and len(phases(r)) == 1 and d.first.status == "eoss"
-    ] or [r for r, _ in cands]
-    best = sorted(best, key=lambda r: r.batch_size or 0)
-    return best[(len(best) - 1) // 2]
-
-
-def batch_cloud_figure(study: Study, out: Path) -> list[FigureRef]:
-    """Fig. 2: per-step λ_max(H_B) cloud with MiniBS and FullBS for one run.
-
-    Args:
-        study: The study.
-        out: Report folder.
-
-    Returns:
-        Zero or one figure.
-    """
-    run = representative_run(study)
-    if run is None:
-        return []
-    figs = FigureSet(out)
-    cap = (
-        f"Representative run {run.run_id} (Fig. 2): λ_max(H_B) of the batch taken "
-        "at each measured step (grey dots), MiniBS (mean of λ_max(H_B) over "
-        "batches) ± 1 SE (blue line and band), FullBS = λ_max of the full-batch "
-        "Hessian (red dots), 2/η "
-        f"(solid) and 4/η (dashed). Setting: {run_setting([run])}."
-    )
-    with figs.figure("runs", "batch_cloud", cap, size=(6.5, 4.0)) as ax:
-        plot_sharpness_trajectory(ax, run)
-    return figs.refs
-
-
-def schedule_figure(study: Study, out: Path) -> list[FigureRef]:
-    """Figs. 3-5: every run whose η or b changed, one panel each.
-
-    Args:
-        study: The study.
-        out: Report folder.
-
-    Returns:
-        Zero or one figure.
-    """
-    runs = [r for r, _ in study.detections if len(phases(r)) > 1]
-    runs = [r for r in runs if r.has("minibs") or r.has("fullbs")]
-    if not runs:
-        return []
-    figs, ncols = FigureSet(out), min(2, len(runs))
-    nrows = -(-len(runs) // ncols)
-    cap = (
-        f"η and b changes (Figs. 3-5; {len(runs)} runs, one panel each, titled by "
-        "run): λ_max(H_B) of each step's batch (grey dots), MiniBS ± 1 SE (blue), "
-        "FullBS (red dots); 2/η (solid) and 4/η (dashed) are drawn per phase, so "
-        "the new 2/η starts at the change (dotted purple line, labelled with the "
-        f"new η or b). Setting: {run_setting(runs)}."
-    )
-    with figs.figure(
-        "runs", "schedule_changes", cap, size=(5.0, 3.4), ncols=ncols, nrows=nrows
-    ) as axes:
-        axes = axes if isinstance(axes, list) else [axes]
-        for ax, run in zip(axes, runs, strict=False):
-            plot_sharpness_trajectory(ax, run)
-            if ax is not axes[0] and ax.get_legend() is not None:
-                ax.get_legend().remove()
-        for ax in axes[len(runs) :]:
-            ax.set_visible(False)
-    return figs.refs
 
 
 def _sweep_runs(study: Study, ids: set[str]) -> list[RunTables]:
@@ -266,7 +172,9 @@ def noise_references(study: Study, noisy: list[RunTables]) -> dict[str, RunTable
     plain = [
         r
         for r, _ in study.detections
-        if _plain(r) and r.lr == ref.lr and r.n_train == ref.n_train
+        if (r.noise_kind or "none") == "none"
+        and r.lr == ref.lr
+        and r.n_train == ref.n_train
     ]
     out: dict[str, RunTables] = {}
     gd = [r for r in plain if (r.optimizer or "").lower() == "gd"]
@@ -294,6 +202,8 @@ def paper_figures(study: Study, out: Path) -> list[FigureRef]:
     Returns:
         The figures drawn (those whose data exist).
     """
+    from eoss.analysis.report.run_figures import batch_cloud_figure, schedule_figure
+
     refs: list[FigureRef] = []
     for maker in (
         batch_cloud_figure,

@@ -20,12 +20,13 @@ from eoss.analysis.report.markdown import (
     claims_md,
     comparisons_md,
     figures_md,
+    fits_md,
     md_table,
     runs_md,
     sweeps_md,
-    tables_md,
 )
-from eoss.analysis.study.study import Study
+from eoss.analysis.study.inputs import GapTable
+from eoss.analysis.study.study import CurveFits, Study
 
 METHODS = """## Methods
 
@@ -56,6 +57,52 @@ CAVEAT = (
     "Sharpness and accuracy values are close to, not identical with, what the "
     "original pixels would give."
 )
+
+
+_SAMPLING = {"with": "with replacement", "online": "online (fresh samples)"}
+
+
+def _size_line(cf: CurveFits, table: GapTable | None) -> str:
+    """The data-set size of a gap table, and whether the fits used it."""
+    n = cf.n or (None if table is None else table.n)
+    if cf.n or n is None:
+        return f"Data-set size n = {n or 'not recorded'}."
+    how = _SAMPLING.get(table.sampling or "", table.sampling)
+    return (
+        f"Data-set size n = {n}; batches drawn {how}, so the n-relative fit windows "
+        "(far, near) and the finite-population factor do not apply."
+    )
+
+
+def tables_md(study: Study, refs: Sequence[FigureRef]) -> str:
+    """Static and simulated gap curves with their fits and figures.
+
+    Args:
+        study: The study.
+        refs: Figures.
+
+    Returns:
+        Markdown ("" when there are none).
+    """
+    parts = []
+    tables = {
+        study.inputs.relative(t.path): t
+        for t in (*study.inputs.static, *study.inputs.simulate)
+    }
+    for title, fits, section in (
+        ("Static gap curves (frozen networks)", study.static_fits, "static"),
+        ("Random-matrix simulations", study.simulate_fits, "simulation"),
+    ):
+        if not fits:
+            continue
+        parts.append(f"## {title}")
+        for label, cf in sorted(fits.items()):
+            parts.append(f"### {label}\n\n{_size_line(cf, tables.get(label))}")
+            parts.append(fits_md(cf))
+        figs = figures_md(refs, section)
+        if figs:
+            parts.append(figs)
+    return "\n\n".join(parts)
 
 
 def _versions(env: dict[str, Any]) -> tuple[str, str, str, str]:

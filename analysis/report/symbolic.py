@@ -83,8 +83,9 @@ def symbolic_figures(study: Study, out: Path) -> list[FigureRef]:
     for i, doc in enumerate(study.inputs.derive):
         for j, (label, rows) in enumerate(diagonal_points(doc.doc)):
             cap = (
-                f"{label}: derived values vs the paper's Appendix F formulas "
-                "at the same point."
+                f"{label}: values derived by eoss (blue bars) vs the paper's "
+                "Appendix F formulas at the same point (grey bars); '=' or '≠' "
+                "above each pair says whether they agree."
             )
             with figs.figure(
                 "symbolic", f"symbolic{i}_{j}", cap, size=(4.5, 3.5)

@@ -89,18 +89,18 @@ def _theory_lines(ax: Axes, b, cv, theory: Mapping[str, Any]) -> list[Artist]:
     bern = theory.get("bernstein") or {}
     if bern.get("bound"):
         arts += ax.plot(b, bern["bound"], "--", color="C3", label="Bernstein cap")
-    rmt = theory.get("rmt")
-    if rmt and rmt.get("gap"):
-        y = np.array([np.nan if v is None else v for v in rmt["gap"]], float)
-        keep = y > 0
-        arts += ax.plot(b[keep], y[keep], "-", color="C2", lw=1, label=rmt["label"])
-    pert = theory.get("perturbation")
-    if pert and pert.get("gap"):
-        y = np.array([np.nan if v is None else v for v in pert["gap"]], float)
-        keep = y > 0
-        arts += ax.plot(
-            b[keep], y[keep], "-", color="C4", lw=1, label="2nd order φ_b C/b"
-        )
+    for key, color, label in (
+        ("rmt", "C2", None),
+        ("perturbation", "C4", "2nd order φ_b C/b"),
+    ):
+        block = theory.get(key)
+        if not (block and block.get("gap")):
+            continue
+        y = np.array([np.nan if v is None else v for v in block["gap"]], float)
+        keep = np.isfinite(y) & (y > 0)
+        if keep.any():  # an all-zero prediction (e.g. coefficient 0) has no line
+            text = label or block.get("label", key)
+            arts += ax.plot(b[keep], y[keep], "-", color=color, lw=1, label=text)
     first = np.flatnonzero(np.isfinite(cv) & (cv > 0))
     if first.size:
         b0, y0 = b[first[0]], cv[first[0]]

@@ -13,6 +13,7 @@ from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 
 from eoss.analysis.records.reader import RunTables
+from eoss.analysis.report.plots.canvas import step_axis
 from eoss.analysis.study.phases import phases
 
 PALETTE = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
@@ -39,6 +40,7 @@ def plot_noise_variants(ax: Axes, runs: Mapping[str, RunTables]) -> list[Artist]
             s, fb * lr / 2, color=color, lw=1.0, ls=":", label=f"{label}: FullBS"
         )
     out.append(ax.axhline(1.0, color="black", lw=1.0))
+    step_axis(ax)
     ax.set_xlabel("step")
     ax.set_ylabel("sharpness / (2/η)")
     ax.legend(fontsize=7)

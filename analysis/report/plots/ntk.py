@@ -12,6 +12,7 @@ from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 
 from eoss.analysis.records.reader import RunTables
+from eoss.analysis.report.plots.canvas import step_axis
 from eoss.analysis.study.phases import phases
 
 
@@ -34,8 +35,9 @@ def plot_ntk_trajectory(ax: Axes, run: RunTables) -> list[Artist]:
         s, nt * lr / 2, color="tab:orange", lw=1.2, ls="--", label="NTK λ_max"
     )
     out.append(ax.axhline(1.0, color="black", lw=1.0))
+    step_axis(ax)
     ax.set_xlabel("step")
-    ax.set_ylabel("/ (2/η)")
+    ax.set_ylabel("sharpness / (2/η)")
     ax.legend(fontsize=7)
     return out
 

@@ -14,6 +14,7 @@ from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 
 from eoss.analysis.records.reader import RunTables
+from eoss.analysis.report.plots.canvas import step_axis
 
 
 def plot_sweep_overview(ax: Axes, runs: Sequence[RunTables]) -> list[Artist]:
@@ -46,6 +47,7 @@ def plot_sweep_overview(ax: Axes, runs: Sequence[RunTables]) -> list[Artist]:
         fstep, full = run.column("fullbs", "step"), run.column("fullbs", "fullbs")
         out += ax.plot(fstep, full * half, "--", color=c, lw=1)
     out.append(ax.axhline(1.0, color="k", lw=0.8, ls=":"))
+    step_axis(ax)
     ax.set_xlabel("step")
     ax.set_ylabel("sharpness / (2/η)")
     finite = [np.nanmax(ln.get_ydata()) for ln in out[:-1] if len(ln.get_ydata())]

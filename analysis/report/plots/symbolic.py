@@ -50,6 +50,7 @@ def plot_formula_comparison(
                 fontsize=10,
             )
         )
+    ax.margins(y=0.12)  # room for the '=' / '≠' above the tallest pair
     ax.set_xticks(x, [r[0] for r in rows], fontsize=8)
     ax.set_ylabel("value")
     if title:

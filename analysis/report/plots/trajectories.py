@@ -1,11 +1,13 @@
 """Sharpness trajectories of one training run (the paper's Figs. 2-5).
 
-Per-step λ_max of the step's own batch as dots, MiniBS as a line with its ±1 SE band,
-FullBS as dots, the thresholds 2/η and 4/η as lines that follow the learning-rate
-schedule, and vertical markers where η or b changed. Helpers draw on a given Axes
-and return the artists they made; only
-:func:`eoss.analysis.report.plots.canvas.save_figure`
-writes files.
+Per-step λ_max of the step's own batch as grey dots (when the run recorded a
+``step_sharpness`` table), MiniBS as a line with its ±1 SE band, batch sharpness
+dashed (optional), FullBS as red dots, the thresholds 2/η and 4/η as lines that
+follow the learning-rate schedule, and vertical markers where η or b changed.
+:func:`trajectory_series` says which of these a run gives and
+:func:`describe_series` words them for a caption, so a caption names exactly what
+is drawn. Helpers draw on a given Axes and return the artists they made; only
+:func:`eoss.analysis.report.plots.canvas.save_figure` writes files.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 
 from eoss.analysis.records.reader import RunTables
+from eoss.analysis.report.plots.canvas import step_axis
 from eoss.analysis.study.phases import Phase, phases
 
 COLORS = {
@@ -27,6 +30,69 @@ COLORS = {
     "threshold": "black",
     "change": "tab:purple",
 }
+
+#: Legend label of each data series (:func:`trajectory_series` keys).
+LABELS = {
+    "batch": "λ_max(H_B), step batch",
+    "minibs": "MiniBS ± SE",
+    "batch_sharpness": "batch sharpness",
+    "fullbs": "FullBS",
+}
+
+#: Caption wording of each series: what it is and how it is drawn.
+_WORDS = {
+    "batch": "λ_max(H_B) of the batch taken at each measured step (grey dots)",
+    "minibs": ("MiniBS (mean of λ_max(H_B) over batches) ± 1 SE (blue line and band)"),
+    "batch_sharpness": "batch sharpness E_B[gᵀH_B g/‖g‖²] (green dashed line)",
+    "fullbs": "FullBS = λ_max of the full-batch Hessian (red dots)",
+}
+
+
+def _recorded(run: RunTables, table: str, column: str) -> bool:
+    return run.has(table) and bool(np.isfinite(run.column(table, column)).any())
+
+
+def trajectory_series(
+    run: RunTables, *, batch_sharpness: bool = False
+) -> tuple[str, ...]:
+    """The data series :func:`plot_sharpness_trajectory` draws for ``run``.
+
+    Args:
+        run: The run's tables.
+        batch_sharpness: Whether batch sharpness is asked for.
+
+    Returns:
+        Keys of :data:`LABELS`, in drawing order; only those with data.
+    """
+    wanted = {
+        "batch": _recorded(run, "step_sharpness", "lambda_max"),
+        "minibs": _recorded(run, "minibs", "minibs"),
+        "batch_sharpness": batch_sharpness
+        and _recorded(run, "minibs", "batch_sharpness"),
+        "fullbs": _recorded(run, "fullbs", "fullbs"),
+    }
+    return tuple(k for k in LABELS if wanted[k])
+
+
+def describe_series(series: Sequence[str], *, changes: bool = False) -> str:
+    """Caption text for trajectories showing ``series`` (and the thresholds).
+
+    Args:
+        series: Keys from :func:`trajectory_series` (a union over panels).
+        changes: Some panel marks an η or b change.
+
+    Returns:
+        e.g. ``MiniBS … (blue line and band), FullBS … (red dots); 2/η (solid
+        black) and 4/η (dashed black)``.
+    """
+    text = ", ".join(_WORDS[k] for k in LABELS if k in series)
+    text = (text + "; " if text else "") + "2/η (solid black) and 4/η (dashed black)"
+    if changes:
+        text += (
+            ", drawn per phase, so the new 2/η starts at the change (dotted purple "
+            "line, labelled with the new η or b)"
+        )
+    return text
 
 
 def plot_thresholds(ax: Axes, run_phases: Sequence[Phase]) -> list[Artist]:
@@ -101,18 +167,18 @@ def plot_minibs(ax: Axes, run: RunTables, *, batch_sharpness: bool) -> list[Arti
         The artists.
     """
     s, mb, se = (run.column("minibs", k) for k in ("step", "minibs", "minibs_se"))
-    if not len(s):
+    if not np.isfinite(mb).any():
         return []
     se = np.nan_to_num(se, nan=0.0)
     c = COLORS["minibs"]
     out: list[Artist] = [
         ax.fill_between(s, mb - se, mb + se, color=c, alpha=0.25, lw=0)
     ]
-    out += ax.plot(s, mb, color=c, lw=1.5, label="MiniBS ± SE")
+    out += ax.plot(s, mb, color=c, lw=1.5, label=LABELS["minibs"])
     bs = run.column("minibs", "batch_sharpness")
     if batch_sharpness and np.isfinite(bs).any():
         c = COLORS["batch_sharpness"]
-        out += ax.plot(s, bs, color=c, lw=1.2, ls="--", label="batch sharpness")
+        out += ax.plot(s, bs, color=c, lw=1.2, ls="--", label=LABELS["batch_sharpness"])
     return out
 
 
@@ -130,21 +196,26 @@ def plot_sharpness_trajectory(
         All artists drawn.
     """
     out: list[Artist] = []
-    s, lam = (run.column("step_sharpness", k) for k in ("step", "lambda_max"))
-    if len(s):
-        label = "λ_max(H_B), step batch"
+    series = trajectory_series(run, batch_sharpness=batch_sharpness)
+    if "batch" in series:
+        s, lam = (run.column("step_sharpness", k) for k in ("step", "lambda_max"))
         out.append(
-            ax.scatter(s, lam, s=4, color=COLORS["batch"], label=label, zorder=1)
+            ax.scatter(
+                s, lam, s=4, color=COLORS["batch"], label=LABELS["batch"], zorder=1
+            )
         )
     out += plot_minibs(ax, run, batch_sharpness=batch_sharpness)
-    s, fb = run.column("fullbs", "step"), run.column("fullbs", "fullbs")
-    if len(s):
+    if "fullbs" in series:
+        s, fb = run.column("fullbs", "step"), run.column("fullbs", "fullbs")
         out.append(
-            ax.scatter(s, fb, s=12, color=COLORS["fullbs"], label="FullBS", zorder=3)
+            ax.scatter(
+                s, fb, s=12, color=COLORS["fullbs"], label=LABELS["fullbs"], zorder=3
+            )
         )
     run_phases = phases(run)
     out += plot_thresholds(ax, run_phases)
     out += plot_changes(ax, run_phases)
+    step_axis(ax)
     ax.set_xlabel("step")
     ax.set_ylabel("sharpness")
     ax.set_title(run.run_id, fontsize=9)

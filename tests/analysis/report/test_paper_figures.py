@@ -6,12 +6,14 @@ from synthetic_runs import write_gap_table, write_train_run
 from eoss.analysis.records.reader import load_run
 from eoss.analysis.report.figures import make_figures, noise_figure, table_figures
 from eoss.analysis.report.paper_figures import (
-    batch_cloud_figure,
     noise_references,
     ntk_batch_figure,
+    trained_slopes_figures,
+)
+from eoss.analysis.report.run_figures import (
+    batch_cloud_figure,
     representative_run,
     schedule_figure,
-    trained_slopes_figures,
 )
 from eoss.analysis.study.inputs import discover_inputs
 from eoss.analysis.study.study import analyse
