@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from eoss.analysis.claims import dynamics as dyn
 from eoss.analysis.claims import noise
+from eoss.analysis.claims import plateau_spread as spr
 from eoss.analysis.claims import regimes as reg
 from eoss.analysis.claims import scaling as scl
 from eoss.analysis.claims.policy import DEFAULT_POLICY, ClaimPolicy
@@ -22,6 +23,7 @@ EVALUATORS: tuple[Callable[[Study, ClaimPolicy], list[ClaimRow]], ...] = (
     dyn.minibs_band,
     dyn.batch_sharpness_at_threshold,
     dyn.fullbs_below_minibs,
+    spr.minibs_flat_fullbs_varies,
     scl.fullbs_lower_small_b,
     scl.static_gap,
     scl.trained_gap,

@@ -41,6 +41,10 @@ class ClaimPolicy:
         bend_factor: Collapse rule: bends coincide when the ratio of two
             breakpoints is equivalent to 1 within this factor (2: ratio in
             [1/2, 2]).
+        spread_margin: Spread rule (:mod:`eoss.analysis.claims.plateau_spread`):
+            the FullBS spread across b counts as larger than the MiniBS spread
+            when log S_F − log S_M is shown to exceed this (0.1: by more than a
+            factor e^0.1 ≈ 1.1), and as not larger when shown to be below it.
     """
 
     exponent_rule: Literal["tost", "point"] = "tost"
@@ -48,6 +52,7 @@ class ClaimPolicy:
     alpha: float = 0.05
     include_nonstationary: bool = False
     bend_factor: float = 2.0
+    spread_margin: float = 0.1
 
     def __post_init__(self) -> None:
         if self.exponent_rule not in ("tost", "point"):
@@ -56,6 +61,8 @@ class ClaimPolicy:
             raise ValueError(f"need margin > 0 and alpha in (0, 0.5): {self}")
         if not self.bend_factor > 1:
             raise ValueError(f"bend_factor must be > 1, got {self.bend_factor}")
+        if not self.spread_margin >= 0:
+            raise ValueError(f"spread_margin must be ≥ 0, got {self.spread_margin}")
 
     def exponent_rule_text(self, claimed: float, rivals: dict[str, float]) -> str:
         """The exponent rule applied to a claimed α, in words.

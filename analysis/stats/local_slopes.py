@@ -71,6 +71,7 @@ class SlopeProfile:
         Returns:
             One line.
         """
+
         def f(x: float) -> str:
             return f"{round(float(x), digits) + 0.0:.{digits}f}"  # no "-0.00"
 

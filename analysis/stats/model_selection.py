@@ -31,8 +31,6 @@ if TYPE_CHECKING:  # segmented imports this module
     from eoss.analysis.stats.segmented import SegmentedFit
 
 
-
-
 @dataclass(frozen=True)
 class SegmentComparison:
     """One power law against 2 and 3 segments on the same points.

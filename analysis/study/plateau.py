@@ -281,6 +281,7 @@ def detect_phase(
         (sharp[0], sharp[1][sharp[1] >= lo], sharp[2][sharp[1] >= lo]),
         (fs[fs >= lo], fb[fs >= lo] * half),
         c.drift_tol,
+        minibs=(steps[steps >= lo], r[steps >= lo]),
     )
     end_step = _first_hit(steps, r, phase, c.reach_tol)
     bs_end = _first_hit(sharp[1], sharp[2], phase, c.reach_tol)

@@ -18,7 +18,9 @@ tail measurements. The rule is on the point estimate; the SE is reported with it
 The tail window and the verdict are
 :mod:`eoss.empirical.training.stationarity`'s (:func:`tail_start`,
 :func:`is_stationary`), the rule a run trained with ``stop.until_stationary``
-applies to stop, so training and analysis agree.
+applies to stop, so training and analysis agree. Where batch sharpness is the
+tested series, MiniBS's own drift is computed and reported beside the verdict (not
+part of the rule): the gap is MiniBS − FullBS, so a reader sees whether it settled.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ class Stationarity:
         sharpness: Its drift (units of 2/η), or None (too few points).
         fullbs: FullBS drift (units of 2/η), or None.
         stationary: True / False, or None when undetermined.
+        minibs: MiniBS drift (units of 2/η) when batch sharpness is the tested
+            series: reported beside the rule, not part of it (MiniBS enters the
+            gap, so a reader sees whether it too has settled).
     """
 
     tail: tuple[int, int]
@@ -53,6 +58,7 @@ class Stationarity:
     sharpness: Drift | None
     fullbs: Drift | None
     stationary: bool | None
+    minibs: Drift | None = None
 
     @property
     def rule(self) -> str:
@@ -73,7 +79,10 @@ class Stationarity:
             return f"{name} —" if d is None else f"{name} {d.drift:+.3f} ± {d.se:.2g}"
 
         name = "bs" if self.sharpness_series == "batch_sharpness" else "MiniBS"
-        return f"{one(name, self.sharpness)}, {one('FullBS', self.fullbs)}"
+        text = f"{one(name, self.sharpness)}, {one('FullBS', self.fullbs)}"
+        if self.minibs is not None:
+            text += f" ({one('MiniBS', self.minibs)}, not in the rule)"
+        return text
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict.
@@ -88,6 +97,7 @@ class Stationarity:
             "sharpness": None if self.sharpness is None else self.sharpness.to_dict(),
             "fullbs": None if self.fullbs is None else self.fullbs.to_dict(),
             "stationary": self.stationary,
+            "minibs": None if self.minibs is None else self.minibs.to_dict(),
         }
 
 
@@ -96,6 +106,7 @@ def stationarity(
     sharpness: tuple[str, NDArray, NDArray],
     fullbs: tuple[NDArray, NDArray],
     tol: float,
+    minibs: tuple[NDArray, NDArray] | None = None,
 ) -> Stationarity:
     """Apply the stationarity rule to a phase's tail (module docstring).
 
@@ -104,6 +115,7 @@ def stationarity(
         sharpness: (series name, steps, values / (2/η)) of the sharpness series.
         fullbs: (steps, FullBS / (2/η)).
         tol: τ.
+        minibs: (steps, MiniBS / (2/η)), its drift reported beside the rule.
 
     Returns:
         The drifts and the verdict.
@@ -114,4 +126,5 @@ def stationarity(
     verdict = is_stationary(
         tuple(None if d is None else d.drift for d in (d_s, d_f)), tol
     )
-    return Stationarity(tail, tol, name, d_s, d_f, verdict)
+    d_m = None if minibs is None or name == "minibs" else trend_drift(*minibs)
+    return Stationarity(tail, tol, name, d_s, d_f, verdict, d_m)

@@ -136,7 +136,7 @@ def test_exponent_row_has_its_exponent_and_interval(tmp_path):
     sizes = [1, 2, 4, 8, 16, 32, 64]
     write_gap_table(tmp_path / "st", "static", sizes, exponent=1.0, rel_se=0.01)
     rows = evaluate_claims(analyse(discover_inputs([tmp_path])))
-    assert len(EVALUATORS) == 15
+    assert len(EVALUATORS) == 16
     (st,) = [r for r in rows if r.key == "static_gap_b_minus_1"]
     assert st.verdict is Verdict.SUPPORTED
     lo, hi = st.ci
