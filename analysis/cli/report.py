@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 NAME = "report"
@@ -50,7 +51,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "--drift-tol",
         type=float,
         default=0.05,
-        help="stationary when |drift| of batch sharpness and FullBS over the "
+        help="stationary when |drift| of batch sharpness, FullBS and MiniBS over the "
         "plateau <= this × 2/η (default 0.05)",
     )
     p.add_argument(
@@ -75,6 +76,13 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="draw at most this many per-run trajectory figures (default: all runs)",
+    )
+    p.add_argument(
+        "--raw",
+        action="store_true",
+        help="also archive the inputs' re-analysable records (config, env, status, "
+        "gzipped metrics.jsonl, tables; no checkpoints) into OUT/raw, so that "
+        "`eoss report OUT/raw --out DIR` rebuilds the report",
     )
     p.set_defaults(handler=_run)
     return p
@@ -113,5 +121,23 @@ def _run(args: argparse.Namespace) -> int:
     for c in res.claims:
         counts[c.verdict] = counts.get(c.verdict, 0) + 1
     summary = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
+    if args.raw:
+        _archive(args.inputs, Path(args.out) / "raw")
     print(f"{res.markdown}\n{res.html}\nclaims — {summary}")
     return 0
+
+
+def _archive(inputs: list[str], out: Path) -> None:
+    """Archive ``inputs`` into ``out``, paths relative to their parents' common one."""
+    import os
+
+    from eoss.analysis.records.archive import archive_records
+
+    paths = [Path(p).resolve() for p in inputs]
+    root = Path(os.path.commonpath([p.parent for p in paths]))
+    res = archive_records(paths, out, root, fresh=True)
+    print(
+        f"eoss report: raw records: {res.n_files} files, "
+        f"{res.n_bytes / 1e6:.1f} MB (from {res.source_bytes / 1e6:.1f} MB) in {out}",
+        file=sys.stderr,
+    )

@@ -130,6 +130,11 @@ def handle(args: argparse.Namespace) -> int:
         progress=_say,
     )
     timings.append({"stage": "report", "seconds": time.perf_counter() - t0})
+    from eoss.analysis.records.archive import archive_records
+
+    # The compact raw records go with the report (eoss report OUT/raw rebuilds it).
+    raw = archive_records(inputs_of(stages), out / "raw", root, fresh=True)
+    _say(f"raw records: {raw.n_files} files, {raw.n_bytes / 1e6:.1f} MB in {out}/raw")
     wall = time.perf_counter() - start
     records.write_json(
         root / "reproduce.json",

@@ -10,6 +10,8 @@
 * :mod:`~eoss.analysis.records.outputs` -- output locations checked before work.
 * :mod:`~eoss.analysis.records.download` -- checksummed downloads, archives.
 * :mod:`~eoss.analysis.records.reader` -- the one reader of a run's tables.
+* :mod:`~eoss.analysis.records.archive` -- compact raw records (gzipped tables) that
+  a committed report carries and ``eoss report`` reads back.
 
 The names below are the records API; callers write ``records.write_json(...)``.
 """

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import gzip
 import io
 import json
 import math
@@ -210,7 +211,8 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """The records of a JSONL log with their line numbers (see :func:`read_jsonl`).
 
     Args:
-        path: The file.
+        path: The file; a ``.gz`` name is read through gzip (archived records,
+            :mod:`eoss.analysis.records.archive`).
 
     Yields:
         (1-based line number, record).
@@ -224,9 +226,14 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
     try:
-        lines = path.read_text(encoding="utf-8").split("\n")
+        data = path.read_bytes()
+        if path.suffix == ".gz":
+            data = gzip.decompress(data)
+        lines = data.decode("utf-8").split("\n")
     except UnicodeDecodeError:
         raise ValueError(f"{path} is not UTF-8 text") from None
+    except (gzip.BadGzipFile, EOFError):
+        raise ValueError(f"{path} is not a complete gzip file") from None
     for i, line in enumerate(lines):
         if not line.strip():
             continue

@@ -284,7 +284,9 @@ def load_run(path: str | Path) -> RunTables:
         if (path / "status.json").is_file()
         else {"status": "unknown"}
     )
-    metrics = path / "metrics.jsonl"
+    from eoss.analysis.records.archive import metrics_file
+
+    metrics = metrics_file(path)  # plain, or gzipped in a report's archive
     records = _checked_records(metrics) if metrics.is_file() else []
     tables = {}
     for name in COLUMN_TABLES:

@@ -197,8 +197,8 @@ def runs_md(study: Study, refs: Sequence[FigureRef]) -> str:
     text += (
         "\n\nLevels are batch-means estimates over the plateau, the last 20 % of a "
         "phase's steps; a phase is at EoSS only if stationary there (|drift| of "
-        "batch sharpness and FullBS ≤ 0.05 × 2/η, see Methods); the gap is the "
-        "control-variate estimator when recorded."
+        "batch sharpness, FullBS and MiniBS ≤ 0.05 × 2/η, see Methods); the gap is "
+        "the control-variate estimator when recorded."
     )
     figs = figures_md(refs, "runs")
     return text + ("\n\n" + figs if figs else "")

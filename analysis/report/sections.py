@@ -37,8 +37,8 @@ METHODS = """## Methods
   least squares with profile-F intervals; AIC/BIC count each breakpoint as a parameter.
 - Plateau levels: batch means (blocks of ⌊√m⌋ measurements) over the plateau, the
   last 20 % of a phase's steps; the phase counts as at EoSS only if stationary
-  there: |drift| (OLS slope × window, HAC SE) of batch sharpness and of FullBS
-  ≤ 0.05 × 2/η. Non-stationary runs are kept out of scaling fits (counted in each
+  there: |drift| (OLS slope × window, HAC SE) of batch sharpness, of FullBS and of
+  MiniBS ≤ 0.05 × 2/η. Non-stationary runs are kept out of scaling fits (counted in each
   row's note). Rows whose eigen-solver did not converge are dropped and counted.
   Runs at one b are combined with the larger of the within-run and between-run
   standard errors.

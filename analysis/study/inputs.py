@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from eoss.analysis.records.archive import METRICS, has_metrics
 from eoss.analysis.records.reader import RunTables, config_value, load_run
 from eoss.analysis.stats.compare import GapCurve
 
@@ -281,7 +282,7 @@ def _classify_folder(folder: Path, found: dict[str, list]) -> bool:
     kind = declared_kind(folder)
     if kind in _KINDS:
         group, needed = _KINDS[kind]
-        if needed in names:
+        if needed in names or (needed == METRICS and has_metrics(names)):
             _add(group, folder, found)
         else:  # started, failed or still running: nothing to read yet
             log.info("skipping %s folder %s: no %s", kind, folder, needed)
@@ -294,7 +295,7 @@ def _classify_folder(folder: Path, found: dict[str, list]) -> bool:
     if "results.csv" in names:
         found["simulate"].append(_read_table(folder, "results", "simulate"))
         return True
-    if "config.json" in names and "metrics.jsonl" in names:
+    if "config.json" in names and has_metrics(names):
         found["runs"].append(load_run(folder))
         return True
     return False

@@ -18,8 +18,8 @@ defaults live in :class:`Criteria`):
   detected on both, and both are reported.
 * **Stationarity and plateau**: the plateau is the last ``tail`` (20 %) of the
   phase's steps, and it counts only if the phase is stationary there
-  (:mod:`eoss.analysis.study.stationarity`: drift of batch sharpness and FullBS
-  across the tail within ±``drift_tol`` = 0.05 × 2/η).
+  (:mod:`eoss.analysis.study.stationarity`: drift of batch sharpness, FullBS and
+  MiniBS across the tail within ±``drift_tol`` = 0.05 × 2/η).
 * **Levels with intervals (autocorrelation)**: each level over the plateau is a
   *batch-means* estimate (:mod:`eoss.analysis.stats.batch_means`). Levels: MiniBS,
   FullBS, batch sharpness, λ_max of the step's own batch, the gap MiniBS − FullBS

@@ -9,18 +9,21 @@ steps [s, e), the *tail* is its last ``tail`` fraction (default 20 %) of steps,
 * batch sharpness / (2/η) (MiniBS / (2/η) when batch sharpness is not recorded), and
 * FullBS / (2/η)
 
+* MiniBS / (2/η) as well, where batch sharpness is the first series (the gap and
+  the EoSS band are MiniBS levels),
+
 is computed. **Rule:** the phase is *stationary* when :math:`|D| \le \tau` for
-both series, τ = ``drift_tol`` = 0.05 (5 % of 2/η across the tail); *not
-stationary* when either exceeds it; *undetermined* when a series has fewer than 3
+every series, τ = ``drift_tol`` = 0.05 (5 % of 2/η across the tail); *not
+stationary* when one exceeds it; *undetermined* when a series has fewer than 3
 tail measurements. The rule is on the point estimate; the SE is reported with it
 (a drift below τ by less than its SE is flagged in the text as imprecise).
 
 The tail window and the verdict are
 :mod:`eoss.empirical.training.stationarity`'s (:func:`tail_start`,
 :func:`is_stationary`), the rule a run trained with ``stop.until_stationary``
-applies to stop, so training and analysis agree. Where batch sharpness is the
-tested series, MiniBS's own drift is computed and reported beside the verdict (not
-part of the rule): the gap is MiniBS − FullBS, so a reader sees whether it settled.
+applies to stop, so training and analysis agree. (Runs trained before MiniBS
+joined the rule stopped on batch sharpness and FullBS alone; the analysis applies
+the full rule to their records.)
 """
 
 from __future__ import annotations
@@ -47,9 +50,8 @@ class Stationarity:
         sharpness: Its drift (units of 2/η), or None (too few points).
         fullbs: FullBS drift (units of 2/η), or None.
         stationary: True / False, or None when undetermined.
-        minibs: MiniBS drift (units of 2/η) when batch sharpness is the tested
-            series: reported beside the rule, not part of it (MiniBS enters the
-            gap, so a reader sees whether it too has settled).
+        minibs: MiniBS drift (units of 2/η) when batch sharpness is the first
+            series (then part of the rule), else None.
     """
 
     tail: tuple[int, int]
@@ -65,7 +67,7 @@ class Stationarity:
         """The rule, with τ."""
         return (
             f"stationary: |drift| ≤ {self.tol:g}·2/η over the last 20% of steps for "
-            "batch sharpness and FullBS (drift = OLS slope × window, HAC SE)"
+            "batch sharpness, FullBS and MiniBS (drift = OLS slope × window, HAC SE)"
         )
 
     def text(self) -> str:
@@ -81,7 +83,7 @@ class Stationarity:
         name = "bs" if self.sharpness_series == "batch_sharpness" else "MiniBS"
         text = f"{one(name, self.sharpness)}, {one('FullBS', self.fullbs)}"
         if self.minibs is not None:
-            text += f" ({one('MiniBS', self.minibs)}, not in the rule)"
+            text += f", {one('MiniBS', self.minibs)}"
         return text
 
     def to_dict(self) -> dict[str, Any]:
@@ -115,7 +117,8 @@ def stationarity(
         sharpness: (series name, steps, values / (2/η)) of the sharpness series.
         fullbs: (steps, FullBS / (2/η)).
         tol: τ.
-        minibs: (steps, MiniBS / (2/η)), its drift reported beside the rule.
+        minibs: (steps, MiniBS / (2/η)), in the rule when ``sharpness`` is batch
+            sharpness (ignored when it is MiniBS already).
 
     Returns:
         The drifts and the verdict.
@@ -123,8 +126,7 @@ def stationarity(
     name, s_steps, s_vals = sharpness
     d_s = trend_drift(s_steps, s_vals)
     d_f = trend_drift(*fullbs)
-    verdict = is_stationary(
-        tuple(None if d is None else d.drift for d in (d_s, d_f)), tol
-    )
     d_m = None if minibs is None or name == "minibs" else trend_drift(*minibs)
+    tested = (d_s, d_f) if minibs is None or name == "minibs" else (d_s, d_f, d_m)
+    verdict = is_stationary(tuple(None if d is None else d.drift for d in tested), tol)
     return Stationarity(tail, tol, name, d_s, d_f, verdict, d_m)

@@ -11,10 +11,14 @@ window (:func:`ols_drift`),
 
 with the series in units of 2/η. **Rule** (:func:`is_stationary`): the phase is
 stationary when :math:`|D| \le \tau` (τ = :data:`DRIFT_TOL` = 0.05) for batch
-sharpness (MiniBS where batch sharpness is not recorded) *and* FullBS;
-undetermined when a drift is unknown (fewer than 3 points). This module is the
-rule's one definition: :mod:`eoss.analysis.study.stationarity` applies it to
-finished records (adding a HAC standard error), and
+sharpness (MiniBS where batch sharpness is not recorded), FullBS *and*, where batch
+sharpness is recorded, MiniBS too; undetermined when a drift is unknown (fewer than
+3 points). MiniBS is in the rule because the gap (MiniBS − FullBS) and the EoSS band
+are MiniBS levels: a run whose batch sharpness has settled while its MiniBS still
+climbs (seen at b = 4 in the paper-cpu study) has no MiniBS plateau to report.
+This module is the rule's one definition:
+:mod:`eoss.analysis.study.stationarity` applies it to finished records (adding a
+HAC standard error), and
 :class:`StationarityMonitor` applies it while training, so a run stopped as
 stationary is classified stationary by the analysis of its records.
 
@@ -141,16 +145,19 @@ class Check:
         tail: (first, last) step of the tail window.
         sharpness: Drift of batch sharpness (or MiniBS) / (2/η), or None.
         fullbs: Drift of FullBS / (2/η), or None.
-        n_points: Points of (sharpness, FullBS) in the tail.
+        n_points: Points of (sharpness, FullBS[, MiniBS]) in the tail.
         stationary: The verdict (None: undetermined, too few points).
+        minibs: Drift of MiniBS / (2/η) where batch sharpness is the first series
+            (None otherwise, or when unknown).
     """
 
     step: int
     tail: tuple[int, int]
     sharpness: float | None
     fullbs: float | None
-    n_points: tuple[int, int]
+    n_points: tuple[int, ...]
     stationary: bool | None
+    minibs: float | None = None
 
     def text(self) -> str:
         """``stationary at step 5000 (drift bs +0.012, FullBS -0.020 ...)``.
@@ -166,11 +173,12 @@ class Check:
             self.stationary,  # type: ignore[arg-type]
             "stationarity undetermined (fewer points than stop.min_points)",
         )
+        mini = "" if len(self.n_points) < 3 else f", MiniBS {one(self.minibs)}"
         return (
             f"{head} at step {self.step} (drift over steps {self.tail[0]}-"
             f"{self.tail[1]}: sharpness {one(self.sharpness)}, FullBS "
-            f"{one(self.fullbs)} x 2/eta; {self.n_points[0]}, {self.n_points[1]} "
-            "points)"
+            f"{one(self.fullbs)}{mini} x 2/eta; "
+            f"{', '.join(map(str, self.n_points))} points)"
         )
 
 
@@ -199,6 +207,7 @@ class StationarityMonitor:
         self.changes = sorted({*cfg.schedule.lr_at, *cfg.schedule.batch_size_at})
         self.sharp: list[tuple[int, float]] = []  # (step, value · η/2)
         self.full: list[tuple[int, float]] = []
+        self.mini: list[tuple[int, float]] = []  # MiniBS, when use_bs
 
     @property
     def enabled(self) -> bool:
@@ -249,6 +258,8 @@ class StationarityMonitor:
             value = row.batch_sharpness if self.use_bs else row.minibs  # type: ignore[attr-defined]
             if value is not None:
                 self.sharp.append((row.step, value * half))
+            if self.use_bs and row.minibs is not None:  # type: ignore[attr-defined]
+                self.mini.append((row.step, row.minibs * half))  # type: ignore[attr-defined]
 
     def phase_start(self, step: int) -> int:
         """The first step of the constant-(η, b) phase holding ``step``.
@@ -274,7 +285,9 @@ class StationarityMonitor:
         """
         lo = tail_start(self.phase_start(step), step + 1, TAIL)
         drifts, counts = [], []
-        for pts in (self.sharp, self.full):
+        series = (self.sharp, self.full, self.mini) if self.use_bs else (
+            self.sharp, self.full)  # fmt: skip
+        for pts in series:
             arr = np.array([p for p in pts if lo <= p[0] <= step], dtype=float)
             arr = arr.reshape(-1, 2)
             counts.append(len(arr))
@@ -283,7 +296,8 @@ class StationarityMonitor:
         if min(counts) < self.cfg.stop.min_points:
             verdict = None
         tail = (int(np.ceil(lo)), step)
-        return Check(step, tail, drifts[0], drifts[1], (counts[0], counts[1]), verdict)
+        mini = drifts[2] if self.use_bs else None
+        return Check(step, tail, drifts[0], drifts[1], tuple(counts), verdict, mini)
 
     def state_dict(self) -> dict[str, Any]:
         """The series (for the checkpoint).
@@ -291,7 +305,12 @@ class StationarityMonitor:
         Returns:
             Plain data.
         """
-        return {"key": self.key, "sharp": list(self.sharp), "full": list(self.full)}
+        return {
+            "key": self.key,
+            "sharp": list(self.sharp),
+            "full": list(self.full),
+            "mini": list(self.mini),
+        }
 
     def load_state_dict(self, state: dict[str, Any] | None) -> None:
         """Restore the series of this run (a fork's source's are dropped).
@@ -300,7 +319,9 @@ class StationarityMonitor:
             state: From :meth:`state_dict`, or None (an older checkpoint).
         """
         if not state or state.get("key") != self.key:
-            self.sharp, self.full = [], []
+            self.sharp, self.full, self.mini = [], [], []
             return
         self.sharp = [(int(s), float(v)) for s, v in state["sharp"]]
         self.full = [(int(s), float(v)) for s, v in state["full"]]
+        # A state saved before MiniBS joined the rule has none: it refills.
+        self.mini = [(int(s), float(v)) for s, v in state.get("mini", [])]

@@ -78,8 +78,34 @@ def test_monitor_stops_on_a_designed_trajectory():
     assert [verdicts[s].stationary for s in (1000, 1500, 2000)] == [False] * 3
     assert verdicts[2000].sharpness == pytest.approx(0.38)
     assert verdicts[2500].stationary is True and verdicts[2500].tail == (2001, 2500)
-    assert verdicts[2500].n_points == (25, 25)
+    assert verdicts[2500].n_points == (25, 25, 25)  # bs, FullBS, MiniBS
+    assert verdicts[2500].minibs == pytest.approx(0, abs=1e-12)
     assert "stationary at step 2500" in verdicts[2500].text()
+
+
+def test_minibs_still_climbing_keeps_a_run_going():
+    # Batch sharpness and FullBS flat at 0.5 x 2/eta, MiniBS climbing by 0.1 x 2/eta
+    # over steps 800-1000 (the paper-cpu b = 4 runs): not stationary, MiniBS named.
+    cfg = cfg_of("steps=10000", "stop.until_stationary=true", "stop.min_steps=0")
+    mon = StationarityMonitor(cfg)
+    lr, half = 0.05, 2 / 0.05
+    t = np.arange(0, 1001, 20)
+    for ti in t:
+        mon.observe(FullBSRow(int(ti), 0.5 * half, 1e-4, True, 10, 0.1, True), lr)
+        mini = (1.0 + 0.1 * max(0.0, (ti - 800) / 200)) * half
+        mon.observe(
+            MiniBSRow(
+                int(ti), 8, 4, mini, 0.1, 0.5 * half, 0.1, None, None, 1e-4, 4,
+                40, 0.1,
+            ),
+            lr,
+        )  # fmt: skip
+    check = mon.check(1000)
+    assert check.sharpness == pytest.approx(0, abs=1e-12)
+    assert check.fullbs == pytest.approx(0, abs=1e-12)
+    # The tail [0.8 * 1001, 1000] holds 820..1000: MiniBS/(2/eta) from 1.01 to 1.10.
+    assert check.minibs == pytest.approx(0.09, rel=1e-9)
+    assert check.stationary is False and "MiniBS +0.090" in check.text()
 
 
 def test_monitor_needs_min_points_and_restarts_after_a_schedule_change():
@@ -94,7 +120,7 @@ def test_monitor_needs_min_points_and_restarts_after_a_schedule_change():
     t = np.arange(0, 1201, 10)
     _feed(mon, t, np.ones(len(t)), lr=0.05)
     check = mon.check(1200)  # phase [1000, 1201): tail from 1161, 4 flat points
-    assert check.tail == (1161, 1200) and check.n_points == (4, 4)
+    assert check.tail == (1161, 1200) and check.n_points == (4, 4, 4)
     assert check.sharpness == pytest.approx(0) and check.stationary is None
     state = mon.state_dict()
     again = StationarityMonitor(cfg)
@@ -102,7 +128,7 @@ def test_monitor_needs_min_points_and_restarts_after_a_schedule_change():
     assert again.check(1200) == check
     fork = StationarityMonitor(cfg_of("steps=5000", "stop.until_stationary=true"))
     fork.load_state_dict(state)  # another config: a fork starts its own series
-    assert fork.sharp == [] and fork.full == []
+    assert fork.sharp == [] and fork.full == [] and fork.mini == []
 
 
 def collect(cfg, **kw):
