@@ -25,7 +25,7 @@ from eoss.analysis.cli.main import UsageError
 
 NAME = "derive"
 HELP = "derive, verify and judge the paper's toy-model formulas (sympy)"
-ORDER = 10
+DESCRIPTION = HELP
 TOPICS = ("diagonal-network", "eos-threshold", "lemma41", "bernstein", "all")
 # Balanced interpolating points: lambda_i = 4c exactly (see
 # eoss.toy_models.derivations.diagonal_network).
@@ -35,16 +35,12 @@ DEFAULT_POINTS = {
 }
 
 
-def register(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``derive`` subcommand.
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``eoss derive``.
 
     Args:
-        subparsers: The dispatcher's subparsers object.
-
-    Returns:
-        The subcommand's parser.
+        p: The subcommand's parser.
     """
-    p = subparsers.add_parser(NAME, help=HELP, description=HELP)
     p.add_argument(
         "topic", choices=TOPICS, help="which derivation ('all' for every one)"
     )
@@ -73,8 +69,6 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "--no-verify", action="store_true", help="skip the numeric verification"
     )
     p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.set_defaults(handler=_run)
-    return p
 
 
 def parse_point(text: str) -> dict[str, float]:
@@ -210,7 +204,15 @@ def _markdown(name: str, res: dict[str, Any]) -> str:
     return text
 
 
-def _run(args: argparse.Namespace) -> int:
+def handle(args: argparse.Namespace) -> int:
+    """Run ``eoss derive``.
+
+    Args:
+        args: Parsed arguments.
+
+    Returns:
+        0, or 1 when a numeric verification failed.
+    """
     from eoss.analysis.records.io import dumps
 
     if args.at is not None and args.topic not in ("diagonal-network", "all"):

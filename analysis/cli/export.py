@@ -33,27 +33,20 @@ from typing import Any
 
 NAME = "export"
 HELP = "export run tables as CSV (or TensorBoard / offline W&B)"
-ORDER = 85
 
 #: ``--to`` target → the package it needs (None: the standard library suffices).
 TARGETS = {"csv": None, "tensorboard": "tensorboard", "wandb": "wandb"}
 
 
-def register(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``eoss export``.
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``eoss export``.
 
     Args:
-        subparsers: The dispatcher's subparsers.
-
-    Returns:
-        The parser.
+        p: The subcommand's parser.
     """
-    p = subparsers.add_parser(NAME, help=HELP, description=__doc__.split("\n")[0])
     p.add_argument("runs", nargs="+", metavar="RUN", help="run folders")
     p.add_argument("--to", choices=sorted(TARGETS), default="csv", help="format")
     p.add_argument("--out", default="exports", help="output folder")
-    p.set_defaults(handler=handle)
-    return p
 
 
 def run_tables(path: str | Path) -> dict[str, list[dict[str, Any]]]:

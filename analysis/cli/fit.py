@@ -19,19 +19,15 @@ from typing import Any
 
 NAME = "fit"
 HELP = "fit gap ∝ b^-α (OLS/WLS on log-log axes) to columns of a CSV file"
-ORDER = 60
+DESCRIPTION = HELP
 
 
-def register(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``fit`` subcommand.
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``eoss fit``.
 
     Args:
-        subparsers: The dispatcher's subparsers object.
-
-    Returns:
-        The subcommand's parser.
+        p: The subcommand's parser.
     """
-    p = subparsers.add_parser(NAME, help=HELP, description=HELP)
     p.add_argument("file", help="CSV file with a header row")
     p.add_argument("--x", required=True, help="column of the abscissa (batch size)")
     p.add_argument("--y", required=True, help="column of the ordinate (gap)")
@@ -77,8 +73,6 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         help="also give the local slopes between neighbouring x with 95%% CIs",
     )
     p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.set_defaults(handler=_run)
-    return p
 
 
 def parse_window(text: str | None) -> tuple[float, float] | None:
@@ -262,7 +256,15 @@ def _text(out: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _run(args: argparse.Namespace) -> int:
+def handle(args: argparse.Namespace) -> int:
+    """Run ``eoss fit``.
+
+    Args:
+        args: Parsed arguments.
+
+    Returns:
+        Exit code 0.
+    """
     from eoss.analysis.records.io import dumps
 
     out = fit_columns(args)

@@ -1,10 +1,19 @@
 """The ``eoss`` command line: one front door for the three pillars.
 
 Subcommands live in :mod:`eoss.analysis.cli`, one module each, listed in
-:data:`COMMANDS`. A command module defines ``NAME``, ``HELP`` and
-``register(subparsers) -> argparse.ArgumentParser``; the parser it returns must set
-``handler=fn`` with ``fn(args) -> int``. Heavy imports (torch, statsmodels) happen
-inside handlers so that ``eoss --help`` stays fast.
+:data:`COMMANDS` in help order. A command module defines:
+
+* ``NAME``: the subcommand (``eoss NAME``);
+* ``HELP``: its one-line summary in ``eoss --help``;
+* ``DESCRIPTION`` (optional): the text under ``usage:`` in ``eoss NAME --help``
+  (default: the first line of the module docstring, else ``HELP``);
+* ``add_arguments(parser: argparse.ArgumentParser) -> None``: adds its arguments
+  (and nested subcommands, if any) to the parser that :func:`build_parser` made;
+* ``handle(args: argparse.Namespace) -> int``: runs it and returns the exit code.
+
+To add a command, write such a module and add its name to :data:`COMMANDS`.
+Heavy imports (torch, statsmodels) happen inside handlers so that ``eoss --help``
+stays fast.
 
 Bad input never produces a traceback: argparse errors, :class:`ValueError`,
 :class:`FileNotFoundError` (and the other "this path is wrong" errors:
@@ -21,6 +30,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 from eoss import __version__
 from eoss.analysis.records.lock import RunLockedError
@@ -84,13 +94,23 @@ class _Parser(argparse.ArgumentParser):
         raise _ParseError(f"{self.prog}: error: {message}")
 
 
-def _command_modules() -> list:
-    mods = [importlib.import_module(f"eoss.analysis.cli.{name}") for name in COMMANDS]
-    return sorted(mods, key=lambda m: (getattr(m, "ORDER", 100), m.NAME))
+def _add_command(sub: argparse._SubParsersAction, mod: ModuleType) -> None:
+    """Add the subcommand of one command module (see the module docstring).
+
+    Args:
+        sub: The ``eoss`` subparsers.
+        mod: The command module.
+    """
+    summary = (mod.__doc__ or mod.HELP).split("\n")[0]
+    parser = sub.add_parser(
+        mod.NAME, help=mod.HELP, description=getattr(mod, "DESCRIPTION", summary)
+    )
+    mod.add_arguments(parser)
+    parser.set_defaults(handler=mod.handle)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``eoss`` parser with every discovered subcommand.
+    """The ``eoss`` parser with every subcommand of :data:`COMMANDS`, in order.
 
     Returns:
         The top-level parser.
@@ -105,8 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"eoss {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for mod in _command_modules():
-        mod.register(sub)
+    for name in COMMANDS:
+        _add_command(sub, importlib.import_module(f"eoss.analysis.cli.{name}"))
     return parser
 
 

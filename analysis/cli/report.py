@@ -10,23 +10,18 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 NAME = "report"
 HELP = "analyse runs, sweeps, static gaps, simulations and derivations into a report"
-ORDER = 70
+DESCRIPTION = HELP
 
 
-def register(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``report`` subcommand.
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``eoss report``.
 
     Args:
-        subparsers: The dispatcher's subparsers object.
-
-    Returns:
-        The subcommand's parser.
+        p: The subcommand's parser.
     """
-    p = subparsers.add_parser(NAME, help=HELP, description=HELP)
     p.add_argument(
         "inputs",
         nargs="+",
@@ -84,11 +79,17 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "gzipped metrics.jsonl, tables; no checkpoints) into OUT/raw, so that "
         "`eoss report OUT/raw --out DIR` rebuilds the report",
     )
-    p.set_defaults(handler=_run)
-    return p
 
 
-def _run(args: argparse.Namespace) -> int:
+def handle(args: argparse.Namespace) -> int:
+    """Run ``eoss report``.
+
+    Args:
+        args: Parsed arguments.
+
+    Returns:
+        Exit code 0.
+    """
     from eoss.analysis.claims.policy import ClaimPolicy
     from eoss.analysis.report.build import build_report
     from eoss.analysis.study.plateau import Criteria

@@ -31,21 +31,16 @@ from typing import Any
 
 NAME = "reproduce"
 HELP = "run the whole pipeline (derive, simulate, train, static gap, report)"
-ORDER = 90
 
 
-def register(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``eoss reproduce``.
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``eoss reproduce``.
 
     Args:
-        subparsers: The dispatcher's subparsers.
-
-    Returns:
-        The parser.
+        p: The subcommand's parser.
     """
     from eoss.analysis.cli.plan import PRESETS
 
-    p = subparsers.add_parser(NAME, help=HELP, description=__doc__.split("\n")[0])
     p.add_argument(
         "--preset",
         default="quick",
@@ -71,8 +66,6 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     from eoss.analysis.cli.executors import add_arguments
 
     add_arguments(p)
-    p.set_defaults(handler=handle)
-    return p
 
 
 def handle(args: argparse.Namespace) -> int:

@@ -48,26 +48,27 @@ from typing import Any
 from eoss.analysis.cli.main import UsageError
 from eoss.analysis.cli.sharpness_measure import format_table, measure_sharpness
 
-__all__ = ["build_inputs", "format_table", "handle", "measure_sharpness", "register"]
+__all__ = [
+    "add_arguments",
+    "build_inputs",
+    "format_table",
+    "handle",
+    "measure_sharpness",
+]
 
 NAME = "sharpness"
 HELP = "measure FullBS, MiniBS, batch sharpness and the gap of a model at its init"
-ORDER = 30
 
 _LOSSES = ("mse", "mse_half", "mse_mean", "ce")
 _METHODS = ("auto", "range", "reduced", "plain", "loop")
 
 
-def register(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``eoss sharpness``.
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``eoss sharpness``.
 
     Args:
-        subparsers: The dispatcher's subparsers.
-
-    Returns:
-        The parser.
+        p: The subcommand's parser.
     """
-    p = subparsers.add_parser(NAME, help=HELP, description=__doc__.split("\n")[0])
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", help=".npz file with arrays X and y (used as given)")
     src.add_argument(
@@ -135,8 +136,6 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--out", help="also write the JSON result to this file")
-    p.set_defaults(handler=handle)
-    return p
 
 
 def _check(args: argparse.Namespace) -> None:

@@ -23,7 +23,7 @@ from eoss.toy_models.random_matrix.gap_config import GapConfig
 
 NAME = "simulate"
 HELP = "simulate random-matrix models (gap: MiniBS - FullBS vs batch size)"
-ORDER = 20
+DESCRIPTION = HELP
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,17 +121,13 @@ def _optional_float(text: str) -> float | None:
     return None if text.strip().lower() in ("none", "null", "equal") else float(text)
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add ``simulate`` and its ``gap`` model.
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the models of ``eoss simulate`` (one subparser each, see :data:`MODELS`).
 
     Args:
-        subparsers: The ``eoss`` subcommand registry.
-
-    Returns:
-        The ``simulate`` parser.
+        p: The ``simulate`` parser.
     """
-    parser = subparsers.add_parser(NAME, help=HELP, description=HELP)
-    models = parser.add_subparsers(dest="model", metavar="MODEL")
+    models = p.add_subparsers(dest="model", metavar="MODEL")
     models.required = True
     gap = models.add_parser(
         "gap",
@@ -143,8 +139,18 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         ),
     )
     _add_gap_arguments(gap)
-    gap.set_defaults(handler=run_gap)
-    return parser
+
+
+def handle(args: argparse.Namespace) -> int:
+    """Run the chosen model of ``eoss simulate``.
+
+    Args:
+        args: Parsed arguments (``args.model`` names a key of :data:`MODELS`).
+
+    Returns:
+        The model handler's exit code.
+    """
+    return MODELS[args.model](args)
 
 
 def _add_gap_arguments(p: argparse.ArgumentParser) -> None:
@@ -272,6 +278,10 @@ def run_gap(args: argparse.Namespace) -> int:
     if args.json:
         print(records.dumps(doc["rows"]))
     return 0
+
+
+#: The models of ``eoss simulate``: subcommand name -> handler.
+MODELS = {"gap": run_gap}
 
 
 def _simulate(cfg, rng, on_row, say):

@@ -31,19 +31,14 @@ from eoss.analysis.cli.train import resolve_device
 
 NAME = "static-gap"
 HELP = "static MiniBS - FullBS curve of a frozen training checkpoint"
-ORDER = 42
 
 
-def register(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``eoss static-gap``.
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``eoss static-gap``.
 
     Args:
-        subparsers: The dispatcher's subparsers.
-
-    Returns:
-        The parser.
+        p: The subcommand's parser.
     """
-    p = subparsers.add_parser(NAME, help=HELP, description=__doc__.split("\n")[0])
     p.add_argument("run", metavar="RUN_DIR[:STEP]", help="a training run folder")
     p.add_argument("--checkpoint", type=int, help="checkpoint step (default: newest)")
     p.add_argument(
@@ -68,8 +63,6 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--device", help="torch device (default: cuda when available)")
     p.add_argument("--quiet", action="store_true", help="no per-size progress lines")
-    p.set_defaults(handler=handle)
-    return p
 
 
 def parse_sizes(text: str) -> list[int]:

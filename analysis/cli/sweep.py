@@ -43,19 +43,14 @@ from eoss.analysis.cli.train import add_run_arguments, base_config, resolve_devi
 
 NAME = "sweep"
 HELP = "run a grid of training runs, local or on SLURM (resumable)"
-ORDER = 41
 
 
-def register(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``eoss sweep``.
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``eoss sweep``.
 
     Args:
-        subparsers: The dispatcher's subparsers.
-
-    Returns:
-        The parser.
+        p: The subcommand's parser.
     """
-    p = subparsers.add_parser(NAME, help=HELP, description=__doc__.split("\n")[0])
     src = p.add_mutually_exclusive_group()
     src.add_argument("--preset", help="start from a named preset")
     src.add_argument("--config", help="start from a JSON config file")
@@ -83,8 +78,6 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     executors.add_arguments(p)
     add_run_arguments(p)
-    p.set_defaults(handler=handle)
-    return p
 
 
 def parse_grid(items: list[str]) -> list[tuple[str, list[str]]]:

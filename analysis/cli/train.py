@@ -28,19 +28,14 @@ from eoss.analysis.cli.main import UsageError
 
 NAME = "train"
 HELP = "train a network with SGD/GD and track MiniBS, FullBS, batch sharpness"
-ORDER = 40
 
 
-def register(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``eoss train``.
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``eoss train``.
 
     Args:
-        subparsers: The dispatcher's subparsers.
-
-    Returns:
-        The parser.
+        p: The subcommand's parser.
     """
-    p = subparsers.add_parser(NAME, help=HELP, description=__doc__.split("\n")[0])
     src = p.add_mutually_exclusive_group()
     src.add_argument("--preset", help="start from a named preset (see docs)")
     src.add_argument("--config", help="start from a JSON config file")
@@ -60,8 +55,6 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         help="train your own network: a factory returning an nn.Module, called "
         "as factory() or factory(input_shape, num_classes) (docs/spectral-core.md)",
     )
-    p.set_defaults(handler=handle)
-    return p
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from eoss.analysis.cli import simulate
 from eoss.analysis.cli.main import main
 from eoss.analysis.cli.simulate import blas_threads, parse_batch_sizes
 from eoss.analysis.records.io import read_csv, read_json
@@ -144,6 +145,19 @@ def test_bad_input_is_one_line_exit_2(args, needle, tmp_path, capsys):
 def test_simulate_without_model_is_a_usage_error(capsys):
     code, _, err = _run(capsys, ["simulate"])
     assert code == 2 and err.startswith("eoss")
+
+
+def test_simulate_gap_help(capsys):
+    assert main(["simulate", "gap", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: eoss simulate gap") and "--family" in out
+
+
+def test_simulate_dispatches_to_the_model_handler(monkeypatch):
+    seen = []
+    monkeypatch.setitem(simulate.MODELS, "gap", lambda args: seen.append(args) or 7)
+    assert main(SMALL) == 7
+    assert seen[0].model == "gap" and seen[0].dim == 16
 
 
 def test_parse_batch_sizes():
