@@ -94,7 +94,8 @@ def draw_curve(ax: Axes, cf: CurveFits, windows: tuple[str, ...], title: str) ->
     ax.set_ylabel("gap = MiniBS − FullBS")
     ax.set_title(title, fontsize=9)
     plain_minor_log_labels(ax)
-    ax.legend(fontsize=6)
+    if ax.get_legend_handles_labels()[1]:  # an empty curve has nothing to name
+        ax.legend(fontsize=6)
 
 
 def curve_caption(cf: CurveFits, windows: tuple[str, ...]) -> str:

@@ -9,22 +9,23 @@ indices, never from times.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from eoss.analysis.report.curves import curve_caption, draw_curve, table_setting
-from eoss.analysis.report.figure_ref import PALETTE, FigureRef, FigureSet, safe_name
+from eoss.analysis.report.figure_ref import PALETTE, FigureRef, FigureSet
 from eoss.analysis.report.plots.gap_scaling import (
     plot_fit,
     plot_gap_points,
     plot_gap_vs_inverse_b,
+    plot_plateau_levels,
     plot_plateaus_vs_batch,
 )
 from eoss.analysis.report.plots.gap_simulation import plot_gap_curve
 from eoss.analysis.report.plots.noise_variants import plot_noise_variants
-from eoss.analysis.report.plots.ntk import plot_ntk_scatter, plot_ntk_trajectory
 from eoss.analysis.report.plots.sweep_overview import plot_sweep_overview
 from eoss.analysis.report.setting import run_setting
 from eoss.analysis.study.gap_fits import LARGE, MID, CurveFits
@@ -38,8 +39,61 @@ def _sweep_runs(study: Study, s: Any) -> list[Any]:
     return [r for r, _ in study.detections if r.run_id in ids]
 
 
+@dataclass(frozen=True)
+class _Unfitted:
+    """Runs of a sweep that reached 2/η but are not at EoSS: drawn, never fitted.
+
+    Levels over the same last-20 % window as the fitted runs'; gap in raw units,
+    MiniBS and FullBS in units of 2/η (NaN where not measured).
+    """
+
+    b: np.ndarray
+    gap: np.ndarray
+    gap_se: np.ndarray
+    levels: np.ndarray  # (k, 4): MiniBS, its SE, FullBS, its SE
+    statuses: tuple[str, ...]
+
+    @property
+    def words(self) -> str:
+        """Caption words: the open markers and the statuses they stand for."""
+        kinds = ", ".join(sorted(set(self.statuses)))
+        return (
+            f"open markers: {len(self.b)} run(s) that reached 2/η but are not at a "
+            f"stationary EoSS plateau ({kinds}), their levels over the same last "
+            "20 % of steps, in no fit or claim"
+        )
+
+
+def _unfitted(study: Study, s: Any) -> _Unfitted | None:
+    """The excluded runs of sweep ``s`` that reached 2/η, with their levels."""
+    rows = []
+    for run, det in study.detections:
+        ph = det.first
+        if run.run_id not in s.excluded or not ph.reached:
+            continue
+        gap = ph.gap_cv if ph.gap_cv is not None else ph.gap
+        if gap is None:
+            continue
+        lv = [ph.normalised(k) for k in ("minibs", "fullbs")]
+        flat = [x for v in lv for x in ((v.mean, v.se) if v else (np.nan, np.nan))]
+        rows.append((ph.phase.batch_size, gap.mean, gap.se, flat, ph.status))
+    if not rows:
+        return None
+    rows.sort(key=lambda r: r[0])
+    return _Unfitted(
+        b=np.array([r[0] for r in rows], dtype=float),
+        gap=np.array([r[1] for r in rows], dtype=float),
+        gap_se=np.array([r[2] for r in rows], dtype=float),
+        levels=np.array([r[3] for r in rows], dtype=float),
+        statuses=tuple(r[4] for r in rows),
+    )
+
+
 def sweep_figures(study: Study, out: Path) -> list[FigureRef]:
-    """Per sweep: plateau gap vs b with fits, and MiniBS/FullBS plateaus vs b.
+    """Per sweep: MiniBS/FullBS vs step, plateau gap vs b with fits, plateaus vs b.
+
+    Runs that reached 2/η but are not at EoSS are drawn as open markers (never
+    fitted), so a sweep with no stationary run still shows what was measured.
 
     Args:
         study: The study.
@@ -62,24 +116,42 @@ def sweep_figures(study: Study, out: Path) -> list[FigureRef]:
                 "sweeps", f"sweep{i}_overview", cap, size=(6.5, 4.0)
             ) as ax:
                 plot_sweep_overview(ax, runs)
-        if len(s.batch_size) == 0:
-            continue  # no run of the sweep reached EoSS: nothing to plot
+        rest = _unfitted(study, s)
+        if len(s.batch_size) == 0 and rest is None:
+            continue  # no run of the sweep reached 2/η: nothing to plot
+        hollow = f"; {rest.words}" if rest is not None else ""
         cf, windows = study.sweep_fits[s.key], ("all", MID.name, LARGE.name)
+        at_eoss = len(s.batch_size) > 0
+        none = "no run at EoSS"
+        filled = "one filled circle (± 1 SE) per run at EoSS, used in the fits"
         cap = (
-            f"Sweep {i} ({s.label}): plateau gap vs b on log-log axes, one circle "
-            f"(± 1 SE) per run used in the fits; {curve_caption(cf, windows)}."
-            f"{setting}"
+            f"Sweep {i} ({s.label}): plateau gap vs b on log-log axes, "
+            f"{filled if at_eoss else none}{hollow}; "
+            f"{curve_caption(cf, windows)}.{setting}"
         )
         with figs.figure("sweeps", f"sweep{i}_gap", cap, size=(5.5, 3.8)) as ax:
             draw_curve(ax, cf, windows, f"trained plateau gap, {s.label}")
+            if rest is not None:
+                label = "not at EoSS (not fitted)"
+                plot_gap_points(
+                    ax, rest.b, rest.gap, rest.gap_se, label=label, color="0.4",
+                    hollow=True,
+                )  # fmt: skip
+                ax.legend(fontsize=6)
+        joined = "filled circles joined for the b at EoSS"
         cap = (
-            f"Sweep {i}: MiniBS and FullBS plateaus (± 1 SE) in units of 2/η vs b "
-            f"(Fig. 6).{setting}"
+            f"Sweep {i}: MiniBS (blue) and FullBS (red) plateaus (± 1 SE) in units "
+            f"of 2/η vs b (Fig. 6), {joined if at_eoss else none}{hollow}; black "
+            f"lines 2/η (solid) and 4/η (dashed).{setting}"
         )
         with figs.figure("sweeps", f"sweep{i}_plateaus", cap, size=(5.5, 3.8)) as ax:
             plot_plateaus_vs_batch(
                 ax, s.batch_size, s.minibs, s.minibs_se, s.fullbs, s.fullbs_se
             )
+            if rest is not None:
+                plot_plateau_levels(
+                    ax, rest.b, *rest.levels.T, hollow=True, suffix=" (not at EoSS)"
+                )
             ax.legend(fontsize=7)
     return figs.refs
 
@@ -105,6 +177,19 @@ _SIM_LEFT = (
 )
 
 
+def _frozen_from(study: Study, table: GapTable | None) -> str:
+    """`` Frozen network: ...`` naming the trained run a static curve froze."""
+    path = None if table is None else table.config.get("run")
+    if not isinstance(path, str):
+        return ""
+    runs = [r for r, _ in study.detections]
+    same = [r for r in runs if r.path.resolve() == Path(path).resolve()]
+    same = same or [r for r in runs if r.run_id == Path(path).name]
+    if len(same) != 1:
+        return f" Frozen network: {Path(path).name}."
+    return f" Frozen network: run {same[0].run_id} ({run_setting(same)})."
+
+
 def table_figures(study: Study, out: Path) -> list[FigureRef]:
     """Static and simulated gap curves with their fits.
 
@@ -125,6 +210,8 @@ def table_figures(study: Study, out: Path) -> list[FigureRef]:
         for i, (label, cf) in enumerate(sorted(fits.items())):
             title = f"{kind}: {label}"
             setting = table_setting(tables.get(label))
+            if kind == "static":
+                setting += _frozen_from(study, tables.get(label))
             fitted = f"gaps vs b ({_POINTS}) with {curve_caption(cf, TABLE_WINDOWS)}"
             if kind == "simulation":
                 cap = (
@@ -233,42 +320,6 @@ def noise_figure(study: Study, out: Path) -> list[FigureRef]:
     return figs.refs
 
 
-def ntk_figures(study: Study, out: Path) -> list[FigureRef]:
-    """MiniBS vs averaged-NTK λ_max (Fig. 17) for each run with an ntk table.
-
-    Args:
-        study: The study.
-        out: Report folder.
-
-    Returns:
-        The figures.
-    """
-    figs = FigureSet(out)
-    for run, _ in study.detections:
-        if not run.has("ntk"):
-            continue
-        name = f"ntk_{safe_name(run.run_id)}"
-        cap = (
-            f"Run {run.run_id} (Fig. 17). Left: MiniBS (blue) and the averaged "
-            "mini-batch NTK λ_max (orange dashed) in units of 2/η against the step; "
-            "black line 2/η. Right: each paired measurement (MiniBS, NTK λ_max) "
-            f"with the line y = x. Setting: {run_setting([run])}."
-        )
-        with figs.figure("ntk", name, cap, size=(4.5, 3.5), ncols=2) as axes:
-            plot_ntk_trajectory(axes[0], run)
-            s, i_m, i_n = np.intersect1d(
-                run.column("minibs", "step"),
-                run.column("ntk", "step"),
-                return_indices=True,
-            )
-            plot_ntk_scatter(
-                axes[1],
-                run.column("minibs", "minibs")[i_m],
-                run.column("ntk", "ntk_lambda_max")[i_n],
-            )
-    return figs.refs
-
-
 def make_figures(
     study: Study, out: Path, *, max_trajectories: int | None = None
 ) -> list[FigureRef]:
@@ -288,14 +339,14 @@ def make_figures(
         table_figures,
         comparison_figures,
         noise_figure,
-        ntk_figures,
     ):
         refs += maker(study, out)
-    from eoss.analysis.report.paper_figures import paper_figures
+    from eoss.analysis.report.paper_figures import ntk_runs_figure, paper_figures
     from eoss.analysis.report.run_figures import trajectory_figures
     from eoss.analysis.report.symbolic import symbolic_figures
 
     refs += paper_figures(study, out)
 
     refs += symbolic_figures(study, out)
-    return refs + trajectory_figures(study, out, max_trajectories)
+    refs += trajectory_figures(study, out, max_trajectories)
+    return refs + ntk_runs_figure(study, out, max_trajectories)

@@ -297,7 +297,8 @@ def _sweep_section(study: Study, i: int, s: Sweep) -> list[str]:
         )
         for j in range(len(s.batch_size))
     ]
-    parts = [f"### Sweep {i}: {s.label}", md_table(SWEEP_HEADER, rows)]
+    table = md_table(SWEEP_HEADER, rows) if rows else "No batch size has a run at EoSS."
+    parts = [f"### Sweep {i}: {s.label}", table]
     if s.excluded:
         runs = ", ".join(f"{k} ({v})" for k, v in s.excluded.items())
         parts.append(f"Runs not at EoSS (not in the curves): {runs}.")

@@ -3,8 +3,9 @@
 Fig. 2 (the per-step λ_max(H_B) cloud of one representative run) and Figs. 3-5
 (runs whose η or b changed), drawn by :mod:`eoss.analysis.report.run_figures`;
 Figs. 15-16 (trained gap vs b against 1/√b and 1/b with the
-local-slope profile) and Fig. 17 across b (MiniBS and the averaged-NTK λ_max of
-every run with an ``ntk`` table). Each is drawn only from data the study has; a
+local-slope profile), Fig. 17 across b (MiniBS and the averaged-NTK λ_max of the
+plain SGD runs with an ``ntk`` table) and, in the appendix, one MiniBS / NTK panel
+per run with an ``ntk`` table. Each is drawn only from data the study has; a
 figure whose data is missing is not drawn.
 """
 
@@ -15,16 +16,19 @@ from pathlib import Path
 import numpy as np
 
 from eoss.analysis.records.reader import RunTables
-from eoss.analysis.report.figure_ref import PALETTE, FigureRef, FigureSet
+from eoss.analysis.report.figure_ref import FigureRef, FigureSet
+from eoss.analysis.report.plots.canvas import shared_legend
 from eoss.analysis.report.plots.gap_scaling import (
     plot_gap_points,
     plot_reference_slopes,
     plot_slope_profile,
 )
-from eoss.analysis.report.plots.ntk import plot_ntk_vs_batch
+from eoss.analysis.report.plots.ntk import plot_ntk_trajectory, plot_ntk_vs_batch
+from eoss.analysis.report.plots.sweep_overview import batch_colours
 from eoss.analysis.report.setting import run_setting
 from eoss.analysis.study.phases import phases
 from eoss.analysis.study.study import Study
+from eoss.analysis.study.sweeps import is_plain_sgd
 
 
 def _sweep_runs(study: Study, ids: set[str]) -> list[RunTables]:
@@ -95,7 +99,11 @@ def _tail_levels(run: RunTables) -> tuple[float, float, float, float] | None:
 
 
 def ntk_batch_figure(study: Study, out: Path) -> list[FigureRef]:
-    """Fig. 17 across b: MiniBS and averaged-NTK λ_max of every run with ntk data.
+    """Fig. 17 across b: MiniBS and averaged-NTK λ_max of the plain SGD runs.
+
+    Runs of one constant (η, b) from the start (:func:`is_plain_sgd`: no fork,
+    change or noise), so every level is in units of the same kind of 2/η; forks
+    and noisy runs are in the appendix grid (:func:`ntk_runs_figure`).
 
     Args:
         study: The study.
@@ -105,8 +113,9 @@ def ntk_batch_figure(study: Study, out: Path) -> list[FigureRef]:
         Zero or one figure.
     """
     runs, levels = [], []
-    for r, _ in study.detections:
-        lv = _tail_levels(r) if r.has("ntk") and r.has("minibs") else None
+    for r, d in study.detections:
+        usable = r.has("ntk") and r.has("minibs") and is_plain_sgd(r, d)
+        lv = _tail_levels(r) if usable else None
         if lv is not None:
             runs.append(r)
             levels.append(lv)
@@ -119,16 +128,21 @@ def ntk_batch_figure(study: Study, out: Path) -> list[FigureRef]:
     figs = FigureSet(out)
     cap = (
         f"MiniBS and the averaged mini-batch NTK λ_max across b (Fig. 17; {len(runs)} "
-        "runs). Left: mean over the second half of the first phase, in units of 2/η, "
-        "per run (MiniBS circles, NTK squares; bars = SD over those steps, not an "
-        "SE); black line 2/η. Right: each paired measurement (MiniBS, NTK λ_max), "
-        f"one colour per run, with y = x. Setting: {run_setting(runs)}."
+        "runs of one constant η and b). Left: mean over the second half of the run, "
+        "in units of 2/η, per run (MiniBS blue circles, NTK orange squares; bars = "
+        "SD over those steps, not an SE); black line 2/η. Right: each paired "
+        "measurement (MiniBS, NTK λ_max), one colour per b (as in Fig. 1), with "
+        f"the line y = x. Setting: {run_setting(runs)}."
     )
     with figs.figure("ntk", "ntk_vs_batch", cap, size=(4.6, 3.6), ncols=2) as axes:
         plot_ntk_vs_batch(axes[0], b, lv[:, 0], lv[:, 1], lv[:, 2], lv[:, 3])
         axes[0].legend(fontsize=6)
-        pairs = []
-        for k, r in enumerate(runs):
+        pairs, colour, named = (
+            [],
+            batch_colours([r.batch_size or 0 for r in runs]),
+            set(),
+        )
+        for r in runs:
             _, im, inn = np.intersect1d(
                 r.column("minibs", "step"),
                 r.column("ntk", "step"),
@@ -138,10 +152,10 @@ def ntk_batch_figure(study: Study, out: Path) -> list[FigureRef]:
                 r.column("minibs", "minibs")[im],
                 r.column("ntk", "ntk_lambda_max")[inn],
             )
-            color = PALETTE[k % len(PALETTE)]
-            axes[1].scatter(
-                x, y, s=8, color=color, label=f"{r.run_id} (b = {r.batch_size})"
-            )
+            b_r = r.batch_size or 0
+            label = None if b_r in named else f"b = {b_r}"
+            named.add(b_r)
+            axes[1].scatter(x, y, s=8, color=colour[b_r], label=label)
             pairs.append(np.concatenate([x, y]))
         allv = np.concatenate(pairs)
         allv = allv[np.isfinite(allv)]
@@ -151,6 +165,47 @@ def ntk_batch_figure(study: Study, out: Path) -> list[FigureRef]:
         axes[1].set_xlabel("MiniBS")
         axes[1].set_ylabel("averaged NTK λ_max")
         axes[1].legend(fontsize=6)
+    return figs.refs
+
+
+def ntk_runs_figure(
+    study: Study, out: Path, limit: int | None = None
+) -> list[FigureRef]:
+    """Appendix grid: MiniBS and averaged-NTK λ_max against the step, per run.
+
+    Args:
+        study: The study.
+        out: Report folder.
+        limit: Most runs drawn (None: all), as for the trajectory grid.
+
+    Returns:
+        Zero or one figure.
+    """
+    runs = [r for r, _ in study.detections if r.has("ntk") and r.has("minibs")]
+    runs = runs[:limit] if limit is not None else runs
+    if not runs:
+        return []
+    runs = sorted(runs, key=lambda r: (r.lr or 0.0, r.batch_size or 0, r.run_id))
+    figs = FigureSet(out)
+    cap = (
+        f"Per-run MiniBS (blue) and averaged mini-batch NTK λ_max (orange dashed) "
+        f"against the step ({len(runs)} run{'' if len(runs) == 1 else 's'}, one "
+        "panel each, titled by run), in units of 2/η of the run's first η; black "
+        f"line 2/η. Setting: {run_setting(runs)}."
+    )
+    ncols = min(3, len(runs))
+    nrows = -(-len(runs) // ncols)
+    size = (4.2, 2.9)
+    with figs.figure(
+        "appendix", "ntk_runs", cap, size=size, ncols=ncols, nrows=nrows
+    ) as axes:
+        axes = axes if isinstance(axes, list) else [axes]
+        for ax, run in zip(axes, runs, strict=False):
+            plot_ntk_trajectory(ax, run)
+            ax.set_title(run.run_id, fontsize=8)
+        for ax in axes[len(runs) :]:
+            ax.set_visible(False)
+        shared_legend(axes)
     return figs.refs
 
 

@@ -6,7 +6,9 @@ caption names the series it draws from
 :func:`~eoss.analysis.report.plots.trajectories.trajectory_series` (the union over
 the panels), so a caption never promises per-step batch dots a run did not record.
 Grids of panels share one legend above them
-(:func:`eoss.analysis.report.plots.canvas.shared_legend`).
+(:func:`eoss.analysis.report.plots.canvas.shared_legend`). A run forked with a
+changed η or b is drawn after its source run up to the fork step
+(:func:`fork_of`), so Figs. 3-5 show the change where it happened.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from eoss.analysis.records.reader import RunTables
 from eoss.analysis.report.figure_ref import FigureRef, FigureSet
 from eoss.analysis.report.plots.canvas import shared_legend
 from eoss.analysis.report.plots.trajectories import (
+    Fork,
     describe_series,
+    drawn_phases,
+    fork_step,
     plot_sharpness_trajectory,
     trajectory_series,
 )
@@ -27,23 +32,60 @@ from eoss.analysis.study.phases import phases
 from eoss.analysis.study.study import Study
 
 
-def trajectory_caption(runs: Sequence[RunTables], *, batch_sharpness: bool) -> str:
+def fork_of(study: Study, run: RunTables) -> Fork | None:
+    """Where ``run`` was forked from, with its source run when the study has it.
+
+    The source is the study's run at the recorded path, else the one run with
+    that folder name (records moved, e.g. a report rebuilt from ``OUT/raw``).
+
+    Args:
+        study: The study.
+        run: A run.
+
+    Returns:
+        The fork (``source`` None when not found), or None for a fresh run.
+    """
+    found = fork_step(run)
+    if found is None:
+        return None
+    path, step = found
+    others = [r for r, _ in study.detections if r is not run]
+    same = [r for r in others if r.path.resolve() == Path(path).resolve()]
+    same = same or [r for r in others if r.run_id == Path(path).name]
+    return Fork(step, same[0] if len(same) == 1 else None)
+
+
+def trajectory_caption(
+    runs: Sequence[RunTables],
+    *,
+    batch_sharpness: bool,
+    forks: Sequence[Fork | None] = (),
+) -> str:
     """What the trajectory panels of ``runs`` show, in caption words.
 
     Args:
         runs: The runs drawn (one panel each).
         batch_sharpness: Whether batch sharpness is drawn where recorded.
+        forks: Per run, where it was forked from (empty: no forks).
 
     Returns:
-        The series (union over the runs) and thresholds, e.g. ``MiniBS … ± 1 SE
-        (blue line and band), FullBS … (red dots); 2/η (solid black) and 4/η
-        (dashed black)``.
+        The series (union over the runs and their sources) and thresholds, e.g.
+        ``MiniBS … ± 1 SE (blue line and band), FullBS … (red dots); 2/η (solid
+        black) and 4/η (dashed black)``.
     """
+    forks = list(forks) or [None] * len(runs)
+    drawn = [*runs, *(f.source for f in forks if f is not None and f.source)]
     series = {
-        k for r in runs for k in trajectory_series(r, batch_sharpness=batch_sharpness)
+        k for r in drawn for k in trajectory_series(r, batch_sharpness=batch_sharpness)
     }
-    changes = any(len(phases(r)) > 1 for r in runs)
-    return describe_series(sorted(series), changes=changes)
+    changes = any(len(drawn_phases(r, f)) > 1 for r, f in zip(runs, forks, strict=True))
+    text = describe_series(sorted(series), changes=changes)
+    if any(f is not None and f.source is not None for f in forks):
+        text += (
+            "; a forked run's panel starts with its source run's trajectory up to "
+            "the fork step"
+        )
+    return text
 
 
 def _grid(
@@ -52,6 +94,7 @@ def _grid(
     name: str,
     cap: str,
     runs: Sequence[RunTables],
+    forks: Sequence[Fork | None],
     *,
     batch_sharpness: bool,
     ncols: int,
@@ -62,12 +105,28 @@ def _grid(
     nrows = -(-len(runs) // ncols)
     with figs.figure(section, name, cap, size=size, ncols=ncols, nrows=nrows) as axes:
         axes = axes if isinstance(axes, list) else [axes]
-        for ax, run in zip(axes, runs, strict=False):
-            plot_sharpness_trajectory(ax, run, batch_sharpness=batch_sharpness)
+        for ax, run, fork in zip(axes, runs, forks, strict=False):
+            plot_sharpness_trajectory(
+                ax, run, batch_sharpness=batch_sharpness, fork=fork
+            )
             ax.set_title(run.run_id, fontsize=8)
         for ax in axes[len(runs) :]:
             ax.set_visible(False)
         shared_legend(axes)
+
+
+def _count(runs: Sequence[RunTables]) -> str:
+    return f"{len(runs)} run{'' if len(runs) == 1 else 's'}"
+
+
+def _panel_order(runs: Sequence[RunTables]) -> list[RunTables]:
+    """Fresh constant runs first, by (η, b, seed); then changed and forked runs."""
+
+    def key(r: RunTables) -> tuple:
+        changed = len(phases(r)) > 1 or fork_step(r) is not None
+        return (changed, r.lr or 0.0, r.batch_size or 0, r.seed or 0, r.run_id)
+
+    return sorted(runs, key=key)
 
 
 def trajectory_figures(
@@ -87,11 +146,13 @@ def trajectory_figures(
     runs = runs[:limit] if limit is not None else runs
     if not runs:
         return []
+    runs = _panel_order(runs)
+    forks = [fork_of(study, r) for r in runs]
     figs = FigureSet(out)
     cap = (
-        f"Per-run trajectories ({len(runs)} runs, one panel each, titled by run; "
+        f"Per-run trajectories ({_count(runs)}, one panel each, titled by run; "
         f"raw sharpness against the step): "
-        f"{trajectory_caption(runs, batch_sharpness=True)}. "
+        f"{trajectory_caption(runs, batch_sharpness=True, forks=forks)}. "
         f"Setting: {run_setting(runs)}."
     )
     _grid(
@@ -100,6 +161,7 @@ def trajectory_figures(
         "trajectories",
         cap,
         runs,
+        forks,
         batch_sharpness=True,
         ncols=3,
         size=(4.2, 2.9),
@@ -114,8 +176,10 @@ def _plain(run: RunTables) -> bool:
 def representative_run(study: Study) -> RunTables | None:
     """The run Fig. 2 shows: one with a ``step_sharpness`` table.
 
-    Preferred: plain SGD/GD, one phase, first phase at EoSS; among those the run
-    of median b (ties: first by path). Falls back to any run with the table.
+    Preferred, in order: a fresh plain SGD/GD run of one phase (no fork, no
+    change, no noise) at EoSS; such a run that reached 2/η; any plain run; any
+    run. Among the first tier that has runs, the run of median b (ties: first
+    by path).
 
     Args:
         study: The study.
@@ -130,12 +194,17 @@ def representative_run(study: Study) -> RunTables | None:
     ]
     if not cands:
         return None
-    best = [
-        r
-        for r, d in cands
-        if _plain(r) and len(phases(r)) == 1 and d.first.status == "eoss"
-    ] or [r for r, _ in cands]
-    best = sorted(best, key=lambda r: r.batch_size or 0)
+
+    def fresh(r: RunTables) -> bool:
+        return _plain(r) and len(phases(r)) == 1 and fork_step(r) is None
+
+    tiers = (
+        [r for r, d in cands if fresh(r) and d.first.status == "eoss"],
+        [r for r, d in cands if fresh(r) and d.first.reached],
+        [r for r, _ in cands if _plain(r)],
+        [r for r, _ in cands],
+    )
+    best = sorted(next(t for t in tiers if t), key=lambda r: r.batch_size or 0)
     return best[(len(best) - 1) // 2]
 
 
@@ -159,7 +228,7 @@ def batch_cloud_figure(study: Study, out: Path) -> list[FigureRef]:
         f"Setting: {run_setting([run])}."
     )
     with figs.figure("runs", "batch_cloud", cap, size=(6.5, 4.0)) as ax:
-        plot_sharpness_trajectory(ax, run)
+        plot_sharpness_trajectory(ax, run, fork=fork_of(study, run))
         shared_legend([ax])
     return figs.refs
 
@@ -174,15 +243,20 @@ def schedule_figure(study: Study, out: Path) -> list[FigureRef]:
     Returns:
         Zero or one figure.
     """
-    runs = [r for r, _ in study.detections if len(phases(r)) > 1]
-    runs = [r for r in runs if r.has("minibs") or r.has("fullbs")]
+    runs = [r for r, _ in study.detections if r.has("minibs") or r.has("fullbs")]
+    forks = {r.run_id: fork_of(study, r) for r in runs}
+    runs = [r for r in runs if len(drawn_phases(r, forks[r.run_id])) > 1]
     if not runs:
         return []
+    runs = _panel_order(runs)
     figs = FigureSet(out)
+    shown = [forks[r.run_id] for r in runs]
+    sources = [f.source for f in shown if f is not None and f.source is not None]
     cap = (
-        f"η and b changes (Figs. 3-5; {len(runs)} runs, one panel each, titled by "
-        f"run): {trajectory_caption(runs, batch_sharpness=False)}. "
-        f"Setting: {run_setting(runs)}."
+        f"η and b changes (Figs. 3-5; {_count(runs)}, one panel each, titled by "
+        f"run): {trajectory_caption(runs, batch_sharpness=False, forks=shown)}. "
+        f"Setting{' (with the runs forked from)' if sources else ''}: "
+        f"{run_setting([*runs, *sources])}."
     )
     _grid(
         figs,
@@ -190,6 +264,7 @@ def schedule_figure(study: Study, out: Path) -> list[FigureRef]:
         "schedule_changes",
         cap,
         runs,
+        shown,
         batch_sharpness=False,
         ncols=2,
         size=(5.0, 3.4),

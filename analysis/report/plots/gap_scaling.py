@@ -32,11 +32,13 @@ def plot_gap_points(
     label: str = "gap",
     color: str = "tab:blue",
     marker: str = "o",
+    hollow: bool = False,
 ) -> list[Artist]:
     """Positive gaps with ±1 SE error bars on log-log axes.
 
     Non-positive gaps and gaps at machine zero (below :data:`MACHINE_ZERO` × the
-    largest) are omitted, and their count is appended to the label.
+    largest) are omitted, and their count is appended to the label; with nothing
+    left, nothing is drawn (the axes still become log-log).
 
     Args:
         ax: Target axes.
@@ -46,6 +48,7 @@ def plot_gap_points(
         label: Legend label (the omitted count is appended when > 0).
         color: Colour.
         marker: Marker.
+        hollow: Open markers (points that enter no fit).
 
     Returns:
         The errorbar container's artists.
@@ -59,6 +62,11 @@ def plot_gap_points(
     err = None if se is None else np.asarray(se, float)[keep]
     dropped = int((~keep).sum())
     text = label + (f" ({dropped} ≤ 0 or at machine zero omitted)" if dropped else "")
+    for axis in ("x", "y"):  # setting a scale again would reset its tick labels
+        if getattr(ax, f"get_{axis}scale")() != "log":
+            getattr(ax, f"set_{axis}scale")("log")
+    if not keep.any():
+        return []  # nothing to mark: no empty legend entry
     cont = ax.errorbar(
         b[keep],
         gap[keep],
@@ -68,9 +76,8 @@ def plot_gap_points(
         ms=4,
         capsize=2,
         label=text,
+        mfc="none" if hollow else color,
     )
-    ax.set_xscale("log")
-    ax.set_yscale("log")
     return list(cont.get_children())
 
 
@@ -142,6 +149,54 @@ def plot_reference_slopes(
     return out
 
 
+def plot_plateau_levels(
+    ax: Axes,
+    b: ArrayLike,
+    minibs: ArrayLike,
+    minibs_se: ArrayLike,
+    fullbs: ArrayLike,
+    fullbs_se: ArrayLike,
+    *,
+    hollow: bool = False,
+    suffix: str = "",
+) -> list[Artist]:
+    """MiniBS (blue) and FullBS (red) levels in units of 2/η against b, ± 1 SE.
+
+    Args:
+        ax: Target axes.
+        b: Batch sizes.
+        minibs: MiniBS level / (2/η).
+        minibs_se: Its SE.
+        fullbs: FullBS level / (2/η).
+        fullbs_se: Its SE.
+        hollow: Open markers, no joining line (levels that enter no fit).
+        suffix: Appended to the legend labels ``MiniBS`` and ``FullBS``.
+
+    Returns:
+        The artists.
+    """
+    out: list[Artist] = []
+    if len(np.atleast_1d(b)) == 0:
+        return out
+    for y, e, name, color in (
+        (minibs, minibs_se, "MiniBS", "tab:blue"),
+        (fullbs, fullbs_se, "FullBS", "tab:red"),
+    ):
+        cont = ax.errorbar(
+            b,
+            y,
+            yerr=e,
+            fmt="o" if hollow else "o-",
+            color=color,
+            mfc="none" if hollow else color,
+            ms=4,
+            capsize=2,
+            label=name + suffix,
+        )
+        out += list(cont.get_children())
+    return out
+
+
 def plot_plateaus_vs_batch(
     ax: Axes,
     b: ArrayLike,
@@ -161,17 +216,9 @@ def plot_plateaus_vs_batch(
         fullbs_se: Its SE.
 
     Returns:
-        The artists.
+        The artists (with 2/η and 4/η as horizontal lines).
     """
-    out: list[Artist] = []
-    for y, e, name, color in (
-        (minibs, minibs_se, "MiniBS", "tab:blue"),
-        (fullbs, fullbs_se, "FullBS", "tab:red"),
-    ):
-        cont = ax.errorbar(
-            b, y, yerr=e, fmt="o-", color=color, ms=4, capsize=2, label=name
-        )
-        out += list(cont.get_children())
+    out = plot_plateau_levels(ax, b, minibs, minibs_se, fullbs, fullbs_se)
     out.append(ax.axhline(1.0, color="black", lw=1.0, label="2/η"))
     out.append(ax.axhline(2.0, color="black", lw=1.0, ls="--", label="4/η"))
     ax.set_xscale("log")

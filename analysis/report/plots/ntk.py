@@ -77,6 +77,8 @@ def plot_ntk_vs_batch(
 ) -> list[Artist]:
     """MiniBS and averaged-NTK λ_max levels (units of 2/η) against b.
 
+    Markers only: replicate runs share a b, and a line through them would zigzag.
+
     Args:
         ax: Target axes.
         b: Batch size per run, shape (m,).
@@ -91,8 +93,8 @@ def plot_ntk_vs_batch(
     order = np.argsort(b, kind="stable")
     out: list[Artist] = []
     for y, e, name, color, fmt in (
-        (minibs, minibs_sd, "MiniBS", "tab:blue", "o-"),
-        (ntk, ntk_sd, "NTK λ_max", "tab:orange", "s--"),
+        (minibs, minibs_sd, "MiniBS", "tab:blue", "o"),
+        (ntk, ntk_sd, "NTK λ_max", "tab:orange", "s"),
     ):
         cont = ax.errorbar(
             b[order],

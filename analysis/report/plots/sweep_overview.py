@@ -17,6 +17,22 @@ from eoss.analysis.records.reader import RunTables
 from eoss.analysis.report.plots.canvas import step_axis
 
 
+def batch_colours(sizes: Sequence[int]) -> dict[int, tuple[float, ...]]:
+    """One viridis colour per batch size, light to dark as b grows.
+
+    Args:
+        sizes: Batch sizes (repeats allowed).
+
+    Returns:
+        b → RGBA colour (the same b always gets the same colour in a figure).
+    """
+    import matplotlib as mpl
+
+    cmap = mpl.colormaps["viridis"]
+    order = sorted(set(sizes))
+    return {b: cmap(0.9 * i / max(len(order) - 1, 1)) for i, b in enumerate(order)}
+
+
 def plot_sweep_overview(ax: Axes, runs: Sequence[RunTables]) -> list[Artist]:
     """MiniBS·η/2 (solid) and FullBS·η/2 (dashed) vs step, one colour per b.
 
@@ -27,12 +43,8 @@ def plot_sweep_overview(ax: Axes, runs: Sequence[RunTables]) -> list[Artist]:
     Returns:
         The lines drawn.
     """
-    import matplotlib as mpl
-
     order = sorted(runs, key=lambda r: (r.batch_size or 0, r.seed or 0))
-    sizes = sorted({r.batch_size for r in order if r.batch_size})
-    cmap = mpl.colormaps["viridis"]
-    colour = {b: cmap(0.9 * i / max(len(sizes) - 1, 1)) for i, b in enumerate(sizes)}
+    colour = batch_colours([r.batch_size for r in order if r.batch_size])
     out: list[Artist] = []
     labelled: set[int] = set()
     for run in order:

@@ -4,6 +4,10 @@ Per-step λ_max of the step's own batch as grey dots (when the run recorded a
 ``step_sharpness`` table), MiniBS as a line with its ±1 SE band, batch sharpness
 dashed (optional), FullBS as red dots, the thresholds 2/η and 4/η as lines that
 follow the learning-rate schedule, and vertical markers where η or b changed.
+A run forked from another with a changed η or b (``eoss train --fork``) records
+only its own steps; given its source run, its panel starts with the source's
+trajectory up to the fork step (:class:`Fork`), so the change sits where it
+happened, with the old 2/η before it and the new one after.
 :func:`trajectory_series` says which of these a run gives and
 :func:`describe_series` words them for a caption, so a caption names exactly what
 is drawn. Helpers draw on a given Axes and return the artists they made; only
@@ -13,10 +17,12 @@ is drawn. Helpers draw on a given Axes and return the artists they made; only
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
+from numpy.typing import NDArray
 
 from eoss.analysis.records.reader import RunTables
 from eoss.analysis.report.plots.canvas import step_axis
@@ -155,18 +161,62 @@ def plot_changes(ax: Axes, run_phases: Sequence[Phase]) -> list[Artist]:
     return out
 
 
-def plot_minibs(ax: Axes, run: RunTables, *, batch_sharpness: bool) -> list[Artist]:
+@dataclass(frozen=True)
+class Fork:
+    """Where a forked run came from: its source run and the fork step.
+
+    Attributes:
+        step: The source's step the fork started from (the fork's first step).
+        source: The source run's tables, or None when not among the inputs.
+    """
+
+    step: int
+    source: RunTables | None = None
+
+
+def fork_step(run: RunTables) -> tuple[str, int] | None:
+    """The source path and step of a forked run (its ``fork`` event), else None.
+
+    Args:
+        run: The run's tables.
+
+    Returns:
+        ``(source path as recorded, fork step)`` or None for a fresh run.
+    """
+    for e in run.events:
+        old, step = e.get("old"), e.get("step")
+        if e.get("kind") == "fork" and isinstance(old, str) and _is_number(step):
+            return old, int(step)
+    return None
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _upto(run: RunTables, table: str, last: float | None) -> NDArray[np.bool_]:
+    """Rows of ``table`` at steps ≤ ``last`` (all rows when None)."""
+    steps = run.column(table, "step")
+    return np.ones(len(steps), bool) if last is None else steps <= last
+
+
+def plot_minibs(
+    ax: Axes, run: RunTables, *, batch_sharpness: bool, last: float | None = None
+) -> list[Artist]:
     """MiniBS as a line with its ±1 SE band (and batch sharpness, dashed).
 
     Args:
         ax: Target axes.
         run: The run's tables.
         batch_sharpness: Also draw batch sharpness when recorded.
+        last: Draw only steps ≤ ``last`` (None: all), unlabelled when given
+            (a fork's source, whose series the fork's own labels name).
 
     Returns:
         The artists.
     """
-    s, mb, se = (run.column("minibs", k) for k in ("step", "minibs", "minibs_se"))
+    keep = _upto(run, "minibs", last)
+    s, mb, se = (run.column("minibs", k)[keep] for k in ("step", "minibs", "minibs_se"))
     if not np.isfinite(mb).any():
         return []
     se = np.nan_to_num(se, nan=0.0)
@@ -174,16 +224,73 @@ def plot_minibs(ax: Axes, run: RunTables, *, batch_sharpness: bool) -> list[Arti
     out: list[Artist] = [
         ax.fill_between(s, mb - se, mb + se, color=c, alpha=0.25, lw=0)
     ]
-    out += ax.plot(s, mb, color=c, lw=1.5, label=LABELS["minibs"])
-    bs = run.column("minibs", "batch_sharpness")
+    labels = {k: None if last is not None else v for k, v in LABELS.items()}
+    out += ax.plot(s, mb, color=c, lw=1.5, label=labels["minibs"])
+    bs = run.column("minibs", "batch_sharpness")[keep]
     if batch_sharpness and np.isfinite(bs).any():
         c = COLORS["batch_sharpness"]
-        out += ax.plot(s, bs, color=c, lw=1.2, ls="--", label=LABELS["batch_sharpness"])
+        out += ax.plot(s, bs, color=c, lw=1.2, ls="--", label=labels["batch_sharpness"])
     return out
 
 
+def _points(
+    ax: Axes, run: RunTables, *, batch_sharpness: bool, last: float | None
+) -> list[Artist]:
+    """Per-step batch λ_max (grey) and MiniBS/FullBS of one run, up to ``last``."""
+    series = trajectory_series(run, batch_sharpness=batch_sharpness)
+    labels = {k: None if last is not None else v for k, v in LABELS.items()}
+    out: list[Artist] = []
+    if "batch" in series:
+        keep = _upto(run, "step_sharpness", last)
+        s, lam = (run.column("step_sharpness", k)[keep] for k in ("step", "lambda_max"))
+        out.append(
+            ax.scatter(
+                s, lam, s=4, color=COLORS["batch"], label=labels["batch"], zorder=1
+            )
+        )
+    out += plot_minibs(ax, run, batch_sharpness=batch_sharpness, last=last)
+    if "fullbs" in series:
+        keep = _upto(run, "fullbs", last)
+        s, fb = (run.column("fullbs", k)[keep] for k in ("step", "fullbs"))
+        out.append(
+            ax.scatter(
+                s, fb, s=12, color=COLORS["fullbs"], label=labels["fullbs"], zorder=3
+            )
+        )
+    return out
+
+
+def drawn_phases(run: RunTables, fork: Fork | None = None) -> list[Phase]:
+    """The phases a trajectory panel marks: the run's, after its source's.
+
+    A fork's first phase starts at the fork step (not at 0); the source's phases
+    up to the fork step come before it, so :func:`plot_changes` marks the change
+    at the fork step.
+
+    Args:
+        run: The run.
+        fork: Where it was forked from (None: a fresh run).
+
+    Returns:
+        Phases in step order (re-indexed from 0).
+    """
+    own = phases(run)
+    if fork is None:
+        return own
+    own = [replace(own[0], start=max(own[0].start, fork.step)), *own[1:]]
+    before = [] if fork.source is None else phases(fork.source)
+    before = [
+        replace(p, end=min(p.end, fork.step)) for p in before if p.start < fork.step
+    ]
+    return [replace(p, index=i) for i, p in enumerate([*before, *own])]
+
+
 def plot_sharpness_trajectory(
-    ax: Axes, run: RunTables, *, batch_sharpness: bool = False
+    ax: Axes,
+    run: RunTables,
+    *,
+    batch_sharpness: bool = False,
+    fork: Fork | None = None,
 ) -> list[Artist]:
     """The Fig. 2-type trajectory of one run.
 
@@ -191,28 +298,17 @@ def plot_sharpness_trajectory(
         ax: Target axes.
         run: The run's tables.
         batch_sharpness: Also draw batch sharpness E[gᵀH_B g/‖g‖²] (dashed).
+        fork: For a forked run, its fork step and source (whose trajectory up to
+            the fork step is drawn first, in the same styles).
 
     Returns:
         All artists drawn.
     """
     out: list[Artist] = []
-    series = trajectory_series(run, batch_sharpness=batch_sharpness)
-    if "batch" in series:
-        s, lam = (run.column("step_sharpness", k) for k in ("step", "lambda_max"))
-        out.append(
-            ax.scatter(
-                s, lam, s=4, color=COLORS["batch"], label=LABELS["batch"], zorder=1
-            )
-        )
-    out += plot_minibs(ax, run, batch_sharpness=batch_sharpness)
-    if "fullbs" in series:
-        s, fb = run.column("fullbs", "step"), run.column("fullbs", "fullbs")
-        out.append(
-            ax.scatter(
-                s, fb, s=12, color=COLORS["fullbs"], label=LABELS["fullbs"], zorder=3
-            )
-        )
-    run_phases = phases(run)
+    if fork is not None and fork.source is not None:
+        out += _points(ax, fork.source, batch_sharpness=batch_sharpness, last=fork.step)
+    out += _points(ax, run, batch_sharpness=batch_sharpness, last=None)
+    run_phases = drawn_phases(run, fork)
     out += plot_thresholds(ax, run_phases)
     out += plot_changes(ax, run_phases)
     step_axis(ax)
