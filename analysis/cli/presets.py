@@ -193,8 +193,8 @@ _QUICK_BASE: Overrides = {
     "track.fullbs.every": 250,
     "track.minibs.every": 250,
     # Fig. 2's per-step λ_max(H_B) cloud and Fig. 17's NTK levels, measured: 21 s
-    # and 21 s of solver time over the 5 sweep runs (2 jobs: ~11 s of wall time
-    # each, ~4 % of the 278 s preset)
+    # and 21 s of solver time over the 5 sweep runs (2 jobs: ~21 s of wall time in
+    # all, ~8 % of the 278 s preset)
     "track.step_sharpness.every": 100,
     "track.ntk.every": 500,
     "track.n_batches": 12,

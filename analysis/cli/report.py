@@ -50,6 +50,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "plateau <= this × 2/η (default 0.05)",
     )
     p.add_argument(
+        "--stationarity-rule",
+        choices=("point", "equivalence"),
+        default="point",
+        help="stationary on the point drift (default) or only when each drift's "
+        "90%% interval lies within ±drift-tol (TOST; the other rule's state is "
+        "reported either way)",
+    )
+    p.add_argument(
         "--exponent-rule",
         choices=("tost", "point"),
         default="tost",
@@ -97,7 +105,10 @@ def handle(args: argparse.Namespace) -> int:
     if not 0 < args.reach_tol < 1:
         raise ValueError(f"--reach-tol must be in (0, 1), got {args.reach_tol}")
     criteria = Criteria(
-        reach_tol=args.reach_tol, tail=args.tail, drift_tol=args.drift_tol
+        reach_tol=args.reach_tol,
+        tail=args.tail,
+        drift_tol=args.drift_tol,
+        stationarity_rule=args.stationarity_rule,
     )
     policy = ClaimPolicy(
         exponent_rule=args.exponent_rule,

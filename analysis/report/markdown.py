@@ -180,6 +180,25 @@ def _phase_row(run_id: str, p: PhaseDetection) -> tuple[Any, ...]:
     return (*head, *map(lvl, levels), *tail)
 
 
+def _stationarity_summary(items: Sequence[Any]) -> str:
+    """The rule and how the other rule classifies the same phases."""
+    sts = [st for st in items if st is not None]
+    if not sts:
+        return ""
+    other = "equivalence" if sts[0].rule_kind == "point" else "point"
+    count = {k: sum(st.other_state == k for st in sts) for k in _STATES}
+    here = sum(st.stationary is True for st in sts)
+    return (
+        f" Rule: {sts[0].rule}. Stationary under it: {here} of {len(sts)} phases; "
+        f"under the {other} rule: "
+        + ", ".join(f"{count[k]} {k}" for k in _STATES)
+        + " (each row's drift column gives its own)."
+    )
+
+
+_STATES = ("stationary", "drifting", "undetermined")
+
+
 def runs_md(study: Study, refs: Sequence[FigureRef]) -> str:
     """One row per run phase: status, window, plateau levels (units of 2/η).
 
@@ -196,9 +215,11 @@ def runs_md(study: Study, refs: Sequence[FigureRef]) -> str:
     text = "## Training runs (EoSS detection)\n\n" + md_table(RUN_HEADER, rows)
     text += (
         "\n\nLevels are batch-means estimates over the plateau, the last 20 % of a "
-        "phase's steps; a phase is at EoSS only if stationary there (|drift| of "
-        "batch sharpness, FullBS and MiniBS ≤ 0.05 × 2/η, see Methods); the gap is "
-        "the control-variate estimator when recorded."
+        "phase's steps; a phase is at EoSS only if stationary there (see Methods); "
+        "the gap is the control-variate estimator when recorded."
+    )
+    text += _stationarity_summary(
+        [p.stationarity for _, det in study.detections for p in det.phases]
     )
     figs = figures_md(refs, "runs")
     return text + ("\n\n" + figs if figs else "")

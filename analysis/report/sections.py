@@ -37,9 +37,12 @@ METHODS = """## Methods
   least squares with profile-F intervals; AIC/BIC count each breakpoint as a parameter.
 - Plateau levels: batch means (blocks of ⌊√m⌋ measurements) over the plateau, the
   last 20 % of a phase's steps; the phase counts as at EoSS only if stationary
-  there: |drift| (OLS slope × window, HAC SE) of batch sharpness, of FullBS and of
-  MiniBS ≤ 0.05 × 2/η. Non-stationary runs are kept out of scaling fits (counted in each
-  row's note). Rows whose eigen-solver did not converge are dropped and counted.
+  there: |drift| (OLS slope × window) of batch sharpness, of FullBS and of MiniBS
+  ≤ 0.05 × 2/η (the point rule, default), or, under `--stationarity-rule
+  equivalence`, each drift's 90 % interval (Newey–West SE) inside ±0.05 × 2/η (TOST);
+  each run row also states the other rule's verdict. Non-stationary runs are kept
+  out of scaling fits (counted in each row's note). Rows whose eigen-solver did not
+  converge are dropped and counted.
   Runs at one b are combined with the larger of the within-run and between-run
   standard errors.
 - Exponent verdicts: equivalence (TOST) with margin 0.1 — supported if the 90 % CI

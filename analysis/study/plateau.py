@@ -19,7 +19,8 @@ defaults live in :class:`Criteria`):
 * **Stationarity and plateau**: the plateau is the last ``tail`` (20 %) of the
   phase's steps, and it counts only if the phase is stationary there
   (:mod:`eoss.analysis.study.stationarity`: drift of batch sharpness, FullBS and
-  MiniBS across the tail within ±``drift_tol`` = 0.05 × 2/η).
+  MiniBS across the tail within ±``drift_tol`` = 0.05 × 2/η, on the point estimate
+  or, with ``stationarity_rule="equivalence"``, with its 90 % interval).
 * **Levels with intervals (autocorrelation)**: each level over the plateau is a
   *batch-means* estimate (:mod:`eoss.analysis.stats.batch_means`). Levels: MiniBS,
   FullBS, batch sharpness, λ_max of the step's own batch, the gap MiniBS − FullBS
@@ -63,6 +64,7 @@ from eoss.analysis.study.phase_rows import (
 )
 from eoss.analysis.study.phases import Phase, phases
 from eoss.analysis.study.stationarity import Stationarity, stationarity, tail_start
+from eoss.empirical.training.config import STATIONARITY_RULES
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,8 @@ class Criteria:
             trajectories oscillate by about ±10 % around 2/η.
         tail: Fraction of a phase's last steps that is its plateau (0.2).
         drift_tol: τ: stationary when |drift| ≤ τ·2/η across the tail (0.05).
+        stationarity_rule: "point" (|drift| ≤ τ) or "equivalence" (90 % interval
+            inside ±τ); :mod:`eoss.analysis.study.stationarity`.
         min_plateau_points: MiniBS measurements needed in the plateau (4 gives at
             least 2 batch-means blocks).
         converged_loss_ratio: End/start training-loss ratio below which a run that
@@ -86,6 +90,7 @@ class Criteria:
     reach_tol: float = 0.1
     tail: float = 0.2
     drift_tol: float = 0.05
+    stationarity_rule: str = "point"
     min_plateau_points: int = 4
     converged_loss_ratio: float = 1e-2
     violation_z: float = 3.0
@@ -96,6 +101,8 @@ class Criteria:
             raise ValueError(f"tail must be in (0, 1], got {self.tail}")
         if not self.drift_tol > 0:
             raise ValueError(f"drift_tol must be > 0, got {self.drift_tol}")
+        if self.stationarity_rule not in STATIONARITY_RULES:
+            raise ValueError(f"stationarity_rule must be one of {STATIONARITY_RULES}")
 
 
 @dataclass(frozen=True)
@@ -220,14 +227,8 @@ def _converged(run: RunTables, phase: Phase, ratio: float) -> bool:
     return False
 
 
-def _status(
-    reached: bool,
-    n_used: int,
-    n_minibs: int,
-    converged: bool,
-    c: Criteria,
-    stationary: bool | None,
-) -> str:
+def _status(reached: bool, n_used: int, n_minibs: int, converged: bool,
+            c: Criteria, stationary: bool | None) -> str:  # fmt: skip
     if n_minibs < 2:
         return "insufficient_data"
     if reached:
@@ -282,6 +283,7 @@ def detect_phase(
         (fs[fs >= lo], fb[fs >= lo] * half),
         c.drift_tol,
         minibs=(steps[steps >= lo], r[steps >= lo]),
+        rule=c.stationarity_rule,
     )
     end_step = _first_hit(steps, r, phase, c.reach_tol)
     bs_end = _first_hit(sharp[1], sharp[2], phase, c.reach_tol)
@@ -312,15 +314,8 @@ def detect_phase(
     )
 
 
-def _plateau(
-    run: RunTables,
-    phase: Phase,
-    masks: tuple[NDArray, NDArray],
-    lo: float,
-    r: NDArray,
-    st: Stationarity,
-    c: Criteria,
-) -> dict[str, Any]:
+def _plateau(run: RunTables, phase: Phase, masks: tuple[NDArray, NDArray], lo: float,
+             r: NDArray, st: Stationarity, c: Criteria) -> dict[str, Any]:  # fmt: skip
     """Levels over the plateau (steps ≥ ``lo``) of a reached phase."""
     mm, fm = masks
     steps = run.column("minibs", "step")[mm]

@@ -270,6 +270,10 @@ class CheckpointConfig:
             )
 
 
+#: The rules ``stop.rule`` may name (:mod:`eoss.empirical.training.stationarity`).
+STATIONARITY_RULES = ("point", "equivalence")
+
+
 @dataclass(frozen=True)
 class StopConfig:
     """Training until stationary, with ``steps`` as the cap.
@@ -287,6 +291,8 @@ class StopConfig:
         min_steps: No check before this step.
         min_points: Measurements of each series the tail must hold.
         drift_tol: τ, in units of 2/η.
+        rule: ``"point"`` (|drift| ≤ τ) or ``"equivalence"`` (the drift's 90 %
+            interval inside ±τ): the stationarity module's rules.
     """
 
     until_stationary: bool = False
@@ -294,6 +300,7 @@ class StopConfig:
     min_steps: int = 0
     min_points: int = 8
     drift_tol: float = 0.05
+    rule: str = "point"
 
     def __post_init__(self) -> None:
         if self.check_every < 1 or self.min_steps < 0:
@@ -302,6 +309,8 @@ class StopConfig:
             raise ValueError(f"stop.min_points must be >= 3, got {self.min_points}")
         if not (self.drift_tol > 0 and math.isfinite(self.drift_tol)):
             raise ValueError(f"stop.drift_tol must be > 0, got {self.drift_tol}")
+        if self.rule not in STATIONARITY_RULES:
+            raise ValueError(f"stop.rule must be one of {STATIONARITY_RULES}")
 
 
 @dataclass(frozen=True)

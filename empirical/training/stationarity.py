@@ -2,23 +2,37 @@ r"""The stationarity rule, shared by training (stop when stationary) and analysi
 
 A constant-(η, b) phase of steps [s, e) has a *tail*, its last ``tail`` fraction
 of steps, :math:`t \ge s + (1 - \text{tail})(e - s)` (:func:`tail_start`). The
-*drift* of a series over the tail is the change its OLS trend predicts across the
-window (:func:`ols_drift`),
+*drift* D of a series over the tail is the change its OLS trend predicts across
+the window, with a Newey–West standard error (:mod:`eoss.empirical.training.drift`),
+the series in units of 2/η. **Rule** (:func:`series_verdict`,
+:func:`is_stationary`), τ = :data:`DRIFT_TOL` = 0.05, applied to batch sharpness
+(MiniBS where batch sharpness is not recorded), FullBS *and*, where batch sharpness
+is recorded, MiniBS too:
 
-.. math::
+* ``"point"`` (default; the rule as issue 12 states it): a series is flat when
+  :math:`|D| \le \tau` on the point estimate, drifting otherwise.
+* ``"equivalence"`` (the strict option): a series is *flat* when the drift is
+  shown to lie within ±τ — two one-sided tests at 5 % (TOST), i.e.
+  :math:`|D| + q\,SE \le \tau` with :math:`q = t_{0.95,\,n-2}` — *drifting* when
+  it is shown to lie beyond, :math:`|D| - q\,SE > \tau`, and otherwise (the 90 %
+  interval straddles ±τ, or fewer than 4 points) *undetermined*.
 
-    y_i = a + \beta\, t_i + \varepsilon_i, \qquad D = \hat\beta\,(t_{\max} - t_{\min}),
+A phase is stationary when every series is flat, not stationary when one drifts,
+else undetermined (also when a drift is unknown: fewer than 3 points). Why the
+point rule is the default: with the tail densities the presets afford (8–9
+measurements), the HAC SEs measured on the paper-cpu sweep are 0.006–0.18 × 2/η,
+so the equivalence rule can show no run flat at τ = 0.05 (on the 12 sweep runs
+of revision f13b517: *undetermined* for 8, *drifting* for 4); a stop rule that
+never fires and a study with no plateau are not useful, so the analysis reports
+each run's equivalence state next to the point verdict instead, and offers the
+strict rule
+(``eoss report --stationarity-rule equivalence``, ``stop.rule``).
 
-with the series in units of 2/η. **Rule** (:func:`is_stationary`): the phase is
-stationary when :math:`|D| \le \tau` (τ = :data:`DRIFT_TOL` = 0.05) for batch
-sharpness (MiniBS where batch sharpness is not recorded), FullBS *and*, where batch
-sharpness is recorded, MiniBS too; undetermined when a drift is unknown (fewer than
-3 points). MiniBS is in the rule because the gap (MiniBS − FullBS) and the EoSS band
+MiniBS is in the rule because the gap (MiniBS − FullBS) and the EoSS band
 are MiniBS levels: a run whose batch sharpness has settled while its MiniBS still
 climbs (seen at b = 4 in the paper-cpu study) has no MiniBS plateau to report.
 This module is the rule's one definition:
-:mod:`eoss.analysis.study.stationarity` applies it to finished records (adding a
-HAC standard error), and
+:mod:`eoss.analysis.study.stationarity` applies it to finished records, and
 :class:`StationarityMonitor` applies it while training, so a run stopped as
 stationary is classified stationary by the analysis of its records.
 
@@ -35,11 +49,28 @@ fresh series, as the fork's own records do.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.typing import ArrayLike
+
+from eoss.empirical.training.config import STATIONARITY_RULES
+from eoss.empirical.training.drift import Drift, ols_drift, tail_drift
+
+__all__ = [
+    "DRIFT_TOL",
+    "RULES",
+    "TAIL",
+    "Check",
+    "Drift",
+    "StationarityMonitor",
+    "is_stationary",
+    "ols_drift",
+    "series_verdict",
+    "tail_drift",
+    "tail_start",
+]
 
 if TYPE_CHECKING:
     from eoss.empirical.training.config import TrainConfig
@@ -49,6 +80,10 @@ if TYPE_CHECKING:
 TAIL = 0.2
 #: τ: the largest |drift| across the tail, in units of 2/η, of a stationary phase.
 DRIFT_TOL = 0.05
+#: The rules :func:`is_stationary` knows (module docstring).
+RULES = STATIONARITY_RULES
+#: One-sided level of each of the equivalence rule's two tests (its 90 % interval).
+RULE_ALPHA = 0.05
 
 
 def tail_start(start: float, end: float, tail: float = TAIL) -> float:
@@ -65,75 +100,62 @@ def tail_start(start: float, end: float, tail: float = TAIL) -> float:
     return start + (1.0 - tail) * (end - start)
 
 
-def ols_drift(steps: ArrayLike, values: ArrayLike) -> float | None:
-    """D = OLS slope × window length of ``values`` against ``steps``.
+def series_verdict(
+    d: Drift | float | None, tol: float = DRIFT_TOL, rule: str = "point"
+) -> bool | None:
+    """One series under the rule: flat (True), drifting (False) or undetermined.
 
     Args:
-        steps: Steps of the measurements, shape (n,).
-        values: Measurements, shape (n,); non-finite values are dropped.
+        d: The series' tail drift (units of 2/η); a bare number is a drift without
+            an SE (undetermined under the equivalence rule); None when unknown.
+        tol: τ.
+        rule: "point" or "equivalence" (module docstring).
 
     Returns:
-        The drift in the units of ``values``, or None with fewer than 3 finite
-        points or a zero-length window.
+        True / False, or None when undetermined.
+
+    Raises:
+        ValueError: For an unknown rule.
     """
-    window = drift_window(steps, values)
-    return None if window is None else window_slope(window[0], window[1])
-
-
-def window_slope(x: np.ndarray, y: np.ndarray) -> float:
-    """OLS slope of ``y`` on ``x``; on the window [0, 1] it is the drift D.
-
-    Args:
-        x: Steps rescaled to [0, 1] (:func:`drift_window`).
-        y: The values.
-
-    Returns:
-        The slope.
-    """
-    xc = x - x.mean()
-    return float(np.dot(xc, y - y.mean()) / np.dot(xc, xc))
-
-
-def drift_window(
-    steps: ArrayLike, values: ArrayLike
-) -> tuple[np.ndarray, np.ndarray, float] | None:
-    """The finite points of a series, steps rescaled to the window [0, 1].
-
-    On x = (t − t_min) / L, L = t_max − t_min, the regression slope is the drift D.
-
-    Args:
-        steps: Steps of the measurements, shape (n,).
-        values: Measurements, shape (n,); non-finite pairs are dropped.
-
-    Returns:
-        ``(x, y, L)``, or None with fewer than 3 finite points or a zero-length
-        window.
-    """
-    t = np.asarray(steps, dtype=float)
-    y = np.asarray(values, dtype=float)
-    ok = np.isfinite(t) & np.isfinite(y)
-    t, y = t[ok], y[ok]
-    if len(t) < 3 or np.ptp(t) == 0:
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+    if d is None:
         return None
-    length = float(np.ptp(t))
-    return (t - t.min()) / length, y, length
+    if not isinstance(d, Drift):
+        d = Drift(float(d), float("nan"), 0, float("nan"))
+    if rule == "point":
+        return bool(abs(d.drift) <= tol)
+    if d.n < 4 or not math.isfinite(d.se):
+        return None
+    from scipy.stats import t
+
+    q = float(t.ppf(1 - RULE_ALPHA, d.n - 2))
+    if abs(d.drift) + q * d.se <= tol:
+        return True
+    if abs(d.drift) - q * d.se > tol:
+        return False
+    return None
 
 
 def is_stationary(
-    drifts: tuple[float | None, ...], tol: float = DRIFT_TOL
+    drifts: tuple[Drift | float | None, ...],
+    tol: float = DRIFT_TOL,
+    rule: str = "point",
 ) -> bool | None:
-    """The rule: every |drift| ≤ τ (drifts in units of 2/η).
+    """The rule on a phase: every series flat (True), one drifting (False).
 
     Args:
-        drifts: The drifts of the series (sharpness, FullBS), None when unknown.
+        drifts: The tail drifts of the series (units of 2/η), None when unknown.
         tol: τ.
+        rule: "point" or "equivalence" (module docstring).
 
     Returns:
-        True / False, or None when a drift is unknown.
+        True / False, or None when undetermined.
     """
-    if any(d is None for d in drifts):
-        return None
-    return bool(all(abs(d) <= tol for d in drifts))  # type: ignore[arg-type]
+    verdicts = [series_verdict(d, tol, rule) for d in drifts]
+    if any(v is False for v in verdicts):
+        return False
+    return True if verdicts and all(v is True for v in verdicts) else None
 
 
 @dataclass(frozen=True)
@@ -146,9 +168,11 @@ class Check:
         sharpness: Drift of batch sharpness (or MiniBS) / (2/η), or None.
         fullbs: Drift of FullBS / (2/η), or None.
         n_points: Points of (sharpness, FullBS[, MiniBS]) in the tail.
-        stationary: The verdict (None: undetermined, too few points).
+        stationary: The verdict (None: undetermined, or too few points).
         minibs: Drift of MiniBS / (2/η) where batch sharpness is the first series
             (None otherwise, or when unknown).
+        ses: HAC SEs of the drifts, in the order of ``n_points`` (NaN: unknown).
+        rule: The rule applied ("point" or "equivalence").
     """
 
     step: int
@@ -158,26 +182,36 @@ class Check:
     n_points: tuple[int, ...]
     stationary: bool | None
     minibs: float | None = None
+    ses: tuple[float, ...] = ()
+    rule: str = "point"
 
     def text(self) -> str:
-        """``stationary at step 5000 (drift bs +0.012, FullBS -0.020 ...)``.
+        """``stationary at step 5000 (drift bs +0.012 ± 0.004, FullBS ...)``.
 
         Returns:
             One line.
         """
+        ses = list(self.ses) + [float("nan")] * (3 - len(self.ses))
 
-        def one(d: float | None) -> str:
-            return "—" if d is None else f"{d:+.3f}"
+        def one(d: float | None, se: float) -> str:
+            if d is None:
+                return "—"
+            return f"{d:+.3f}" + (f" ± {se:.2g}" if math.isfinite(se) else "")
 
+        undetermined = (
+            "stationarity undetermined (fewer points than stop.min_points)"
+            if min(self.n_points, default=0) < 8 and self.rule == "point"
+            else "stationarity undetermined"
+        )
         head = {True: "stationary", False: "not stationary"}.get(
             self.stationary,  # type: ignore[arg-type]
-            "stationarity undetermined (fewer points than stop.min_points)",
+            undetermined,
         )
-        mini = "" if len(self.n_points) < 3 else f", MiniBS {one(self.minibs)}"
+        mini = "" if len(self.n_points) < 3 else f", MiniBS {one(self.minibs, ses[2])}"
         return (
-            f"{head} at step {self.step} (drift over steps {self.tail[0]}-"
-            f"{self.tail[1]}: sharpness {one(self.sharpness)}, FullBS "
-            f"{one(self.fullbs)}{mini} x 2/eta; "
+            f"{head} at step {self.step} ({self.rule} rule; drift over steps "
+            f"{self.tail[0]}-{self.tail[1]}: sharpness {one(self.sharpness, ses[0])}, "
+            f"FullBS {one(self.fullbs, ses[1])}{mini} x 2/eta; "
             f"{', '.join(map(str, self.n_points))} points)"
         )
 
@@ -284,20 +318,25 @@ class StationarityMonitor:
             ``stop.min_points`` tail points).
         """
         lo = tail_start(self.phase_start(step), step + 1, TAIL)
-        drifts, counts = [], []
+        drifts: list[Drift | None] = []
         series = (self.sharp, self.full, self.mini) if self.use_bs else (
             self.sharp, self.full)  # fmt: skip
         for pts in series:
             arr = np.array([p for p in pts if lo <= p[0] <= step], dtype=float)
             arr = arr.reshape(-1, 2)
-            counts.append(len(arr))
-            drifts.append(ols_drift(arr[:, 0], arr[:, 1]))
-        verdict = is_stationary(tuple(drifts), self.cfg.stop.drift_tol)
-        if min(counts) < self.cfg.stop.min_points:
+            drifts.append(tail_drift(arr[:, 0], arr[:, 1]))
+        counts = tuple(sum(1 for p in pts if lo <= p[0] <= step) for pts in series)
+        stop = self.cfg.stop
+        verdict = is_stationary(tuple(drifts), stop.drift_tol, stop.rule)
+        if min(counts) < stop.min_points:
             verdict = None
         tail = (int(np.ceil(lo)), step)
-        mini = drifts[2] if self.use_bs else None
-        return Check(step, tail, drifts[0], drifts[1], tuple(counts), verdict, mini)
+        value = [None if d is None else d.drift for d in drifts]
+        ses = tuple(float("nan") if d is None else d.se for d in drifts)
+        mini = value[2] if self.use_bs else None
+        return Check(
+            step, tail, value[0], value[1], counts, verdict, mini, ses, stop.rule
+        )
 
     def state_dict(self) -> dict[str, Any]:
         """The series (for the checkpoint).

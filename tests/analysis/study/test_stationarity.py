@@ -62,3 +62,35 @@ def test_unconverged_rows_are_dropped_and_counted(tmp_path):
     assert det.first.n_minibs == 36
     rows = {r.key: r for r in evaluate_claims(study)}
     assert "unconverged rows dropped: fullbs 4, minibs 4" in rows["minibs_band"].note
+
+
+def test_equivalence_rule_keeps_a_noisy_flat_run_out_and_the_report_counts_it(
+    tmp_path,
+):
+    """Noisy tail: flat on the point estimate, not shown flat by TOST."""
+    from eoss.analysis.report.markdown import runs_md
+    from eoss.analysis.study.plateau import Criteria
+
+    for i, b in enumerate((10, 20, 40, 80)):
+        noise, seed = (0.03, 4) if b == 40 else (0.01, i)  # b40: drifts ≈ 0.01 ± 0.03
+        write_train_run(tmp_path, f"b{b}", batch_size=b, gap=0.3 * b**-0.7,
+                        seed=seed, noise_sd=noise)  # fmt: skip
+    inputs = discover_inputs([tmp_path])
+    point = analyse(inputs)
+    strict = analyse(inputs, criteria=Criteria(stationarity_rule="equivalence"))
+    d_point = {r.run_id: d.first for r, d in point.detections}
+    d_strict = {r.run_id: d.first for r, d in strict.detections}
+    st = d_point["b40"].stationarity
+    assert st.stationary is True and st.other is not True  # noisy: CI too wide
+    assert d_point["b40"].status == "eoss"
+    assert d_strict["b40"].status == "non_stationary"
+    assert {k: v.status for k, v in d_strict.items() if k != "b40"} == dict.fromkeys(
+        ("b10", "b20", "b80"), "eoss"
+    )
+    (s,) = strict.sweeps
+    assert s.excluded == {"b40": "non_stationary"}
+    text = runs_md(strict, [])
+    assert "Rule: stationary: the 90% interval" in text
+    assert "Stationary under it: 3 of 4 phases; under the point rule: 4 stationary" in (
+        text
+    )
