@@ -9,11 +9,8 @@ indices, never from times.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from eoss.analysis.report.curves import curve_caption, draw_curve, table_setting
 from eoss.analysis.report.figure_ref import PALETTE, FigureRef, FigureSet
@@ -28,6 +25,7 @@ from eoss.analysis.report.plots.gap_simulation import plot_gap_curve
 from eoss.analysis.report.plots.noise_variants import plot_noise_variants
 from eoss.analysis.report.plots.sweep_overview import plot_sweep_overview
 from eoss.analysis.report.setting import run_setting
+from eoss.analysis.report.unfitted import unfitted_levels
 from eoss.analysis.study.gap_fits import LARGE, MID, CurveFits
 from eoss.analysis.study.inputs import GapTable
 from eoss.analysis.study.study import Study
@@ -37,56 +35,6 @@ def _sweep_runs(study: Study, s: Any) -> list[Any]:
     """The runs of a sweep (at EoSS or excluded), by id."""
     ids = {i for group in s.run_ids for i in group} | set(s.excluded)
     return [r for r, _ in study.detections if r.run_id in ids]
-
-
-@dataclass(frozen=True)
-class _Unfitted:
-    """Runs of a sweep that reached 2/η but are not at EoSS: drawn, never fitted.
-
-    Levels over the same last-20 % window as the fitted runs'; gap in raw units,
-    MiniBS and FullBS in units of 2/η (NaN where not measured).
-    """
-
-    b: np.ndarray
-    gap: np.ndarray
-    gap_se: np.ndarray
-    levels: np.ndarray  # (k, 4): MiniBS, its SE, FullBS, its SE
-    statuses: tuple[str, ...]
-
-    @property
-    def words(self) -> str:
-        """Caption words: the open markers and the statuses they stand for."""
-        kinds = ", ".join(sorted(set(self.statuses)))
-        return (
-            f"open markers: {len(self.b)} run(s) that reached 2/η but are not at a "
-            f"stationary EoSS plateau ({kinds}), their levels over the same last "
-            "20 % of steps, in no fit or claim"
-        )
-
-
-def _unfitted(study: Study, s: Any) -> _Unfitted | None:
-    """The excluded runs of sweep ``s`` that reached 2/η, with their levels."""
-    rows = []
-    for run, det in study.detections:
-        ph = det.first
-        if run.run_id not in s.excluded or not ph.reached:
-            continue
-        gap = ph.gap_cv if ph.gap_cv is not None else ph.gap
-        if gap is None:
-            continue
-        lv = [ph.normalised(k) for k in ("minibs", "fullbs")]
-        flat = [x for v in lv for x in ((v.mean, v.se) if v else (np.nan, np.nan))]
-        rows.append((ph.phase.batch_size, gap.mean, gap.se, flat, ph.status))
-    if not rows:
-        return None
-    rows.sort(key=lambda r: r[0])
-    return _Unfitted(
-        b=np.array([r[0] for r in rows], dtype=float),
-        gap=np.array([r[1] for r in rows], dtype=float),
-        gap_se=np.array([r[2] for r in rows], dtype=float),
-        levels=np.array([r[3] for r in rows], dtype=float),
-        statuses=tuple(r[4] for r in rows),
-    )
 
 
 def sweep_figures(study: Study, out: Path) -> list[FigureRef]:
@@ -116,7 +64,7 @@ def sweep_figures(study: Study, out: Path) -> list[FigureRef]:
                 "sweeps", f"sweep{i}_overview", cap, size=(6.5, 4.0)
             ) as ax:
                 plot_sweep_overview(ax, runs)
-        rest = _unfitted(study, s)
+        rest = unfitted_levels(study, s)
         if len(s.batch_size) == 0 and rest is None:
             continue  # no run of the sweep reached 2/η: nothing to plot
         hollow = f"; {rest.words}" if rest is not None else ""

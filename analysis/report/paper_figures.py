@@ -12,6 +12,7 @@ figure whose data is missing is not drawn.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,6 +27,8 @@ from eoss.analysis.report.plots.gap_scaling import (
 from eoss.analysis.report.plots.ntk import plot_ntk_trajectory, plot_ntk_vs_batch
 from eoss.analysis.report.plots.sweep_overview import batch_colours
 from eoss.analysis.report.setting import run_setting
+from eoss.analysis.report.unfitted import unfitted_levels
+from eoss.analysis.stats.local_slopes import local_slopes
 from eoss.analysis.study.phases import phases
 from eoss.analysis.study.study import Study
 from eoss.analysis.study.sweeps import is_plain_sgd
@@ -39,7 +42,8 @@ def trained_slopes_figures(study: Study, out: Path) -> list[FigureRef]:
     """Figs. 15-16: trained gap vs b with 1/√b and 1/b, and its local slopes.
 
     Drawn per sweep with at least two batch sizes at EoSS (a local slope needs a
-    pair).
+    pair); a sweep with fewer draws its runs that reached 2/η but are not at EoSS
+    instead, hollow, labelled as in no fit.
 
     Args:
         study: The study.
@@ -50,18 +54,21 @@ def trained_slopes_figures(study: Study, out: Path) -> list[FigureRef]:
     """
     figs = FigureSet(out)
     for i, s in enumerate(study.sweeps):
-        cf = study.sweep_fits.get(s.key)
-        prof = None if cf is None else cf.profile
-        if cf is None or prof is None or len(prof.exponent) == 0:
+        pts = _slope_points(study, s)
+        if pts is None:
             continue
-        c = cf.curve
-        ok = np.isfinite(c.gap) & (c.gap > 0)
-        if len(np.unique(c.batch_size[ok])) < 2:
-            continue
+        b, gap, se, prof, hollow = pts
+        ok = np.isfinite(gap) & (gap > 0)
         runs = _sweep_runs(study, {i for g in s.run_ids for i in g})
+        marks = "circles ± 1 SE, one per run"
+        if hollow is not None:
+            marks = (
+                f"no run at EoSS, so no fit: {hollow.words}; their local slopes are "
+                "descriptive only"
+            )
         cap = (
             f"Sweep {i} ({s.label}), trained plateau gap (Figs. 15-16). Left: gap "
-            "vs b on log-log axes (circles ± 1 SE, one per run; machine-zero and "
+            f"vs b on log-log axes ({marks}; machine-zero and "
             "non-positive values omitted) with reference slopes b^-0.5 (1/√b) and "
             "b^-1 (1/b) through the smallest b. Right: local exponent α between "
             "neighbouring b (squares, 95 % intervals) with α = 0.5 and α = 1 "
@@ -70,10 +77,11 @@ def trained_slopes_figures(study: Study, out: Path) -> list[FigureRef]:
         name = f"sweep{i}_gap_slopes"
         with figs.figure("sweeps", name, cap, size=(4.6, 3.6), ncols=2) as axes:
             left, right = axes
-            plot_gap_points(left, c.batch_size, c.gap, c.gap_se, label="trained gap")
-            b0 = float(np.min(c.batch_size[ok]))
-            g0 = float(np.mean(c.gap[ok][c.batch_size[ok] == b0]))
-            span = (b0, float(np.max(c.batch_size[ok])))
+            label = "trained gap" + (" (not at EoSS)" if hollow else "")
+            plot_gap_points(left, b, gap, se, label=label, hollow=hollow is not None)
+            b0 = float(np.min(b[ok]))
+            g0 = float(np.mean(gap[ok][b[ok] == b0]))
+            span = (b0, float(np.max(b[ok])))
             plot_reference_slopes(left, span, (b0, g0), exponents=(0.5, 1.0))
             left.set_xlabel("batch size b")
             left.set_ylabel("gap = MiniBS − FullBS")
@@ -81,6 +89,26 @@ def trained_slopes_figures(study: Study, out: Path) -> list[FigureRef]:
             plot_slope_profile(right, prof.b_mid, prof.exponent, prof.ci)
             right.legend(fontsize=6)
     return figs.refs
+
+
+def _slope_points(study: Study, s: Any) -> tuple[Any, ...] | None:
+    """(b, gap, SE, local-slope profile, unfitted levels or None) of a sweep.
+
+    The fitted curve's points and profile when at least two b are at EoSS, else
+    the levels of the runs that reached 2/η but are not at EoSS (drawn hollow).
+    """
+    cf = study.sweep_fits.get(s.key)
+    prof = None if cf is None else cf.profile
+    if cf is not None and prof is not None and len(prof.exponent) > 0:
+        c = cf.curve
+        ok = np.isfinite(c.gap) & (c.gap > 0)
+        if len(np.unique(c.batch_size[ok])) >= 2:
+            return c.batch_size, c.gap, c.gap_se, prof, None
+    rest = unfitted_levels(study, s)
+    if rest is None or len(np.unique(rest.b[rest.gap > 0])) < 2:
+        return None
+    prof = local_slopes(rest.b, rest.gap, se=rest.gap_se)
+    return rest.b, rest.gap, rest.gap_se, prof, rest
 
 
 def _tail_levels(run: RunTables) -> tuple[float, float, float, float] | None:

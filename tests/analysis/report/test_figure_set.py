@@ -16,6 +16,7 @@ from synthetic_runs import write_derive_json, write_gap_table, write_train_run
 
 from eoss.analysis.report.build import build_report
 from eoss.analysis.report.figures import sweep_figures
+from eoss.analysis.report.paper_figures import trained_slopes_figures
 from eoss.analysis.report.plots.canvas import new_figure, plain_minor_log_labels
 from eoss.analysis.report.plots.gap_scaling import plot_gap_points
 from eoss.analysis.report.plots.trajectories import (
@@ -210,6 +211,11 @@ def test_sweep_without_a_run_at_eoss_is_drawn_open(tmp_path):
         assert "no run at EoSS; open markers: 3 run(s)" in refs[name]
         assert "non_stationary" in refs[name]
     assert "no power-law fit" in refs["sweep0_gap"]
+    # Figs. 15-16 still drawn, from the same open-marker levels, and say so
+    (slopes,) = trained_slopes_figures(study, tmp_path / "out")
+    assert slopes.name == "sweep0_gap_slopes"
+    assert "no run at EoSS, so no fit: open markers: 3 run(s)" in slopes.caption
+    assert "descriptive only" in slopes.caption
 
 
 def test_gap_points_keep_the_axis_labels_and_skip_empty_entries():
