@@ -297,14 +297,20 @@ def _train_stage(
     common: tuple[str, ...],
     source: tuple[str, ...] = (),
 ) -> Stage:
-    """A single ``eoss train`` run: fresh, resumed, or skipped when finished."""
+    """A single ``eoss train`` run: fresh, resumed, or skipped when finished.
+
+    The stage is also done when the run has finished by the time it is reached
+    (``done_runs``), e.g. by a second ``eoss reproduce`` or ``eoss train`` on the
+    same runs root.
+    """
     status = records.RunDir(run_dir).status.get("status")
     if status in ("finished", "diverged"):
         return Stage(label, (), run_dir, run_dir / "status.json")
     meter = StepMeter((run_dir,), int(config.config["steps"]))
+    done = (run_dir,)
     if (run_dir / "config.json").is_file():
         argv = ("train", "--resume", str(run_dir), *common)
-        return Stage(label, argv, run_dir, meter=meter)
+        return Stage(label, argv, run_dir, meter=meter, done_runs=done)
     argv = (
         "train",
         *source,
@@ -316,7 +322,7 @@ def _train_stage(
         run_dir.name,
         *common,
     )
-    return Stage(label, argv, run_dir, config=config, meter=meter)
+    return Stage(label, argv, run_dir, config=config, meter=meter, done_runs=done)
 
 
 def plan(

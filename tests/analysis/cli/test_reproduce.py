@@ -304,3 +304,14 @@ def test_download_fills_the_cache_once_with_progress(monkeypatch, tmp_path, caps
     err = capsys.readouterr().err
     assert f"downloading CIFAR-10 into {root}" in err
     assert "[##########..........]" in err and "[####################]" in err
+
+
+def test_a_run_finished_by_another_process_after_planning_is_reused(tmp_path):
+    """Two reproduce processes on one runs root: the later one must not re-run a
+    run the other finished after the plan was made (it used to fail, exit 2)."""
+    stages = plan(get_preset("paper-cpu"), tmp_path, tmp_path / "r")
+    (st,) = [s for s in stages if s.name == "run b512-seed0"]
+    assert st.argv and not st.is_done()  # planned as a fresh run
+    st.output.mkdir(parents=True)
+    records.write_json(st.output / "status.json", {"status": "finished"})
+    assert st.is_done()
