@@ -193,10 +193,23 @@ def fullbs_below_minibs(
     ]
 
 
+def _missing(run_id: str, ph: PhaseDetection, diverged: bool) -> str:
+    """Why a phase after a change is not at EoSS (divergence said as such)."""
+    if diverged:
+        return (
+            f"{run_id}: diverged after the change (to η = {ph.phase.lr:g}, b = "
+            f"{ph.phase.batch_size} at step {ph.phase.start})"
+        )
+    return f"{run_id}: {ph.status}"
+
+
 def schedule_changes(
     study: Study, policy: ClaimPolicy = DEFAULT_POLICY
 ) -> list[ClaimRow]:
     """MiniBS re-equilibrates at the new 2/η after η / b changes.
+
+    A run that diverged after the change is a measured failure to re-equilibrate:
+    the row is not supported and its note says so (with the new η, b and step).
 
     Args:
         study: The study.
@@ -206,10 +219,13 @@ def schedule_changes(
         One row per kind of change (not-measured rows for kinds absent).
     """
     by_kind: dict[str, list[tuple[str, PhaseDetection]]] = defaultdict(list)
+    diverged: set[int] = set()  # the phase a diverged run ended in
     for run, det in study.detections:
         for ph in det.phases:  # later phases, and forks that changed η or b
             if ph.phase.change != "start":
                 by_kind[ph.phase.change].append((run.run_id, ph))
+        if det.phases and det.phases[-1].diverged:
+            diverged.add(id(det.phases[-1]))
     rows = []
     # The band of claim "minibs_band" in units of the *new* 2/η: a factor-2 change
     # of η moves that band by a factor 2, so a MiniBS that did not follow the new
@@ -223,11 +239,18 @@ def schedule_changes(
         if not items:
             rows.append(not_measured(key))
             continue
-        levels = [ph.normalised("minibs") for _, ph in items if ph.status == "eoss"]
-        missing = [f"{rid}: {ph.status}" for rid, ph in items if ph.status != "eoss"]
+        good = {id(ph) for _, ph in items if ph.status == "eoss"} - diverged
+        levels = [ph.normalised("minibs") for _, ph in items if id(ph) in good]
+        missing = [
+            _missing(rid, ph, id(ph) in diverged)
+            for rid, ph in items
+            if id(ph) not in good
+        ]
         verdict = band_verdict(levels, *EOSS_BAND) if levels else Verdict.INCONCLUSIVE
         if missing and verdict is Verdict.SUPPORTED:
             verdict = Verdict.INCONCLUSIVE
+        if any(id(ph) in diverged for _, ph in items):  # did not re-equilibrate
+            verdict = Verdict.NOT_SUPPORTED
         measured = (
             "; ".join(fmt_level(lv) for lv in levels) or "not at EoSS after the change"
         )

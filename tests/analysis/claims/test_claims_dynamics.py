@@ -120,3 +120,17 @@ def test_ntk_claim_pools_runs_and_refutes_a_clear_deviation(tmp_path):
     write_train_run(tmp_path / "bad", "off", ntk_ratio=0.6, seed=30)
     write_train_run(tmp_path / "bad", "on", ntk_ratio=0.98, seed=31)
     assert _verdicts([tmp_path / "bad"])["ntk_tracks_minibs"] == "not supported"
+
+
+def test_a_run_that_diverges_after_raising_eta_refutes_re_equilibration(tmp_path):
+    """Divergence after the change is measured, not missing data."""
+    write_train_run(
+        tmp_path, "up", level=1.6, steps=4000, schedule=[(2000, 0.04, 16)],
+        status="diverged",
+    )  # fmt: skip
+    study = analyse(discover_inputs([tmp_path]))
+    (row,) = [c for c in evaluate_claims(study) if c.key == "lr_up"]
+    assert row.verdict == "not supported"
+    assert "up: diverged after the change (to η = 0.04, b = 16 at step 2000)" in (
+        row.note
+    )
