@@ -197,8 +197,8 @@ def _missing(run_id: str, ph: PhaseDetection, diverged: bool) -> str:
     """Why a phase after a change is not at EoSS (divergence said as such)."""
     if diverged:
         return (
-            f"{run_id}: diverged after the change (to η = {ph.phase.lr:g}, b = "
-            f"{ph.phase.batch_size} at step {ph.phase.start})"
+            f"{run_id}: diverged after the change (to η = {ph.phase.lr:g}, "
+            f"b = {ph.phase.batch_size})"
         )
     return f"{run_id}: {ph.status}"
 
@@ -209,7 +209,7 @@ def schedule_changes(
     """MiniBS re-equilibrates at the new 2/η after η / b changes.
 
     A run that diverged after the change is a measured failure to re-equilibrate:
-    the row is not supported and its note says so (with the new η, b and step).
+    the row is not supported and its note says so (with the new η and b).
 
     Args:
         study: The study.

@@ -131,6 +131,6 @@ def test_a_run_that_diverges_after_raising_eta_refutes_re_equilibration(tmp_path
     study = analyse(discover_inputs([tmp_path]))
     (row,) = [c for c in evaluate_claims(study) if c.key == "lr_up"]
     assert row.verdict == "not supported"
-    assert "up: diverged after the change (to η = 0.04, b = 16 at step 2000)" in (
+    assert "up: diverged after the change (to η = 0.04, b = 16)" in (
         row.note
     )
