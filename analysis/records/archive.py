@@ -10,7 +10,9 @@ zero mtime so the bytes depend on the contents only). Every reader of eoss recor
 gzipped form as it reads the plain one, so ``eoss report ARCHIVE --out DIR``
 rebuilds a report from its archive.
 
-Kept: ``*.json``, ``*.csv``, ``*.npz`` and ``*.jsonl`` (gzipped). Skipped: the
+Kept: ``*.json``, ``*.csv``, ``*.npz`` and ``*.jsonl`` (gzipped), and an archived
+``*.jsonl.gz`` as it is where its plain table is absent (archiving a report rebuilt
+from an archive keeps every table). Skipped: the
 folders ``checkpoints``, ``logs`` and ``figures``, lock files, and everything else
 (PNG/PDF figures, ``*.pt`` states).
 """
@@ -80,6 +82,8 @@ def has_metrics(names: set[str]) -> bool:
 
 
 def _kept(path: Path) -> bool:
+    if path.name.endswith(".jsonl.gz"):  # an archive's table: kept unless the plain
+        return not path.with_name(path.name[: -len(".gz")]).is_file()  # one exists
     return path.suffix in KEPT_SUFFIXES or path.suffix == ".jsonl"
 
 

@@ -96,3 +96,22 @@ def test_eoss_report_raw_archives_and_the_archive_rebuilds_the_report(tmp_path):
     assert main(["report", str(raw / "runs"), "--out", str(tmp_path / "again")]) == 0
     a = (tmp_path / "rep" / "claims.csv").read_text()
     assert a == (tmp_path / "again" / "claims.csv").read_text()
+
+
+def test_archiving_an_archive_keeps_its_gzipped_tables(tmp_path):
+    """Records that are already archived (only metrics.jsonl.gz) are archived again
+    as they are; a run with both keeps the plain table's bytes."""
+    root, run = _tree(tmp_path)
+    archive_records([root / "sweep"], tmp_path / "raw", root)
+    first = tmp_path / "raw"
+    archive_records([first / "sweep"], tmp_path / "raw2", first)
+    packed = "sweep/train/b=16/metrics.jsonl.gz"
+    assert (tmp_path / "raw2" / packed).read_bytes() == (first / packed).read_bytes()
+    a, b = load_run(run), load_run(tmp_path / "raw2" / "sweep" / "train" / "b=16")
+    np.testing.assert_array_equal(a.tables["minibs"]["minibs"],
+                                  b.tables["minibs"]["minibs"])  # fmt: skip
+    # plain and gzipped side by side: the plain one wins, once
+    (run / "metrics.jsonl.gz").write_bytes(b"stale")
+    archive_records([root / "sweep"], tmp_path / "raw3", root)
+    out = tmp_path / "raw3" / packed
+    assert gzip.decompress(out.read_bytes()) == (run / "metrics.jsonl").read_bytes()
