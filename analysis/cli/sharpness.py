@@ -186,13 +186,19 @@ def handle(args: argparse.Namespace) -> int:
     group = None
     if distributed.launched_by_torchrun():
         group, device = distributed.init_from_env(device)
-    try:
+    if group is None:
         return _measure_and_print(args, model.to(device), data, model_info, group)
-    finally:
-        if group is not None:
-            import torch.distributed as dist
+    import torch.distributed as dist
 
-            dist.destroy_process_group()
+    try:
+        code = _measure_and_print(args, model.to(device), data, model_info, group)
+        # every rank done with its collectives before any tears gloo down (a rank
+        # that exits first can abort its peer: "terminate called without an
+        # active exception", seen once in CI)
+        dist.barrier(group)
+        return code
+    finally:
+        dist.destroy_process_group()
 
 
 def _measure_and_print(

@@ -169,7 +169,9 @@ def handle_ranks(
     group, device = distributed.init_from_env(device)
     try:
         if rank != 0:
-            return _follow(group, device)
+            code = _follow(group, device)
+            dist.barrier(group)  # as in eoss sharpness: no rank tears down first
+            return code
         leader = Leader(group, dist.get_world_size(group))
         code = 1
         try:
@@ -179,6 +181,7 @@ def handle_ranks(
             raise
         finally:
             leader.dismiss(code)
+            dist.barrier(group)  # the followers reach theirs after the dismissal
         return code
     finally:
         dist.destroy_process_group()
