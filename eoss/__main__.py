@@ -1,5 +1,5 @@
 """``python -m eoss`` is the ``eoss`` command."""
 
-from eoss.analysis.cli.main import main
+from eoss.analysis.cli.main import entry
 
-raise SystemExit(main())
+raise SystemExit(entry())

@@ -187,6 +187,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def entry() -> int:
+    """The ``eoss`` console script and ``python -m eoss``: :func:`main`, then exit.
+
+    A ``torchrun`` rank leaves through :func:`os._exit` once its output is flushed:
+    its records are written and its process group destroyed by then, but gloo's
+    worker threads can still hold work objects whose destruction during interpreter
+    finalisation aborts the process ("terminate called without an active
+    exception", exit -6, seen in CI on 2-rank runs that had finished correctly).
+
+    Returns:
+        The exit code (one process; a rank does not return).
+    """
+    code = main()
+    from eoss.empirical.distributed import launched_by_torchrun
+
+    if launched_by_torchrun():
+        import logging
+
+        logging.shutdown()
+        import contextlib
+
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):  # a closed pipe
+                stream.flush()
+        os._exit(code)
+    return code
+
+
 def _silence_stdout() -> None:
     """Point stdout at devnull so the interpreter's final flush cannot fail."""
     devnull = os.open(os.devnull, os.O_WRONLY)
