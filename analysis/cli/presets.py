@@ -253,8 +253,8 @@ PRESETS: dict[str, ReproducePreset] = {
     ),
     "quick": ReproducePreset(
         name="quick",
-        summary="end to end in 309 CPU-seconds (measured; 3-5 min on 2 idle CPU "
-        "cores, 10 min at load 6): derivations, two "
+        summary="end to end in 238 CPU-seconds (measured: 160 s on 2 idle CPU "
+        "cores, 10-40 min on loaded ones): derivations, two "
         "simulations, a 5-point trained sweep (b = 8..128), a static curve and an "
         "eta fork on 1024 CIFAR-10 images (MLP 2x256)",
         simulations=(_SPIKED, _SPIKED_WITH),
