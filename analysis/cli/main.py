@@ -200,6 +200,8 @@ def entry() -> int:
         The exit code (one process; a rank does not return).
     """
     code = main()
+    if "torch.distributed" not in sys.modules:  # no rank: and no torch import here
+        return code
     from eoss.empirical.distributed import launched_by_torchrun
 
     if launched_by_torchrun():
