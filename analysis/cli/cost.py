@@ -50,17 +50,23 @@ def training_runs(stages: list[Any]) -> list[dict[str, Any]]:
     """
     runs = []
     for st in stages:
-        if st.config is None:
-            continue
-        base = dict(st.config.config)
-        grid = _grid(st.argv)
-        for b in grid.get("batch_size", [base["batch_size"]]):
-            for _ in grid.get("seed", [base["seed"]]):
-                cfg = {**copy.deepcopy(base), "batch_size": int(b)}
-                runs.append(
-                    {"stage": st.name, "batch_size": int(b), "steps": cfg["steps"],
-                     "config": cfg}  # fmt: skip
-                )
+        configs = [dict(point.config) for point in st.points]  # one run each
+        if st.config is not None:  # a grid over batch sizes and seeds
+            base, grid = dict(st.config.config), _grid(st.argv)
+            configs += [
+                {**base, "batch_size": int(b)}
+                for b in grid.get("batch_size", [base["batch_size"]])
+                for _ in grid.get("seed", [base["seed"]])
+            ]
+        for cfg in map(copy.deepcopy, configs):
+            runs.append(
+                {
+                    "stage": st.name,
+                    "batch_size": int(cfg["batch_size"]),
+                    "steps": cfg["steps"],
+                    "config": cfg,
+                }
+            )
     return runs
 
 
@@ -97,8 +103,9 @@ def _timed_train(cfg: dict, folder: Path, device: str, data_root: str | None) ->
     if data_root:
         argv += ["--data-root", data_root]
     t0 = time.perf_counter()
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(
-        io.StringIO()
+    with (
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()),
     ):
         code = main(argv)
     if code != 0:

@@ -14,7 +14,8 @@
    the static curve's network on (``static source``, a fork) and add single runs
    (``runs``: constant-setting references of the forks, η-sensitivity runs);
 6. ``noise``    — full-batch GD with injected noise of SGD's full covariance, its
-   diagonal, isotropic noise, plain GD and SGD (Fig. 10);
+   diagonal, isotropic noise, plain GD and SGD (Fig. 10), run side by side as one
+   ``eoss sweep --point NAME=CONFIG ...`` (the study's ``jobs`` at a time);
 7. ``report``   — :func:`eoss.analysis.report.build.build_report` over everything above.
 
 Training configs are composed here, typed: each run's full ``TrainConfig`` is the
@@ -35,7 +36,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,8 @@ from eoss.analysis.cli.presets import (
     csv_list,
     get_preset,
 )
-from eoss.analysis.cli.progress import Meter, RowMeter, StepMeter
+from eoss.analysis.cli.progress import RowMeter, StepMeter
+from eoss.analysis.cli.stage import ConfigFile, Stage
 
 __all__ = [
     "PRESETS",
@@ -64,71 +65,6 @@ __all__ = [
     "inputs_of",
     "plan",
 ]
-
-
-@dataclass(frozen=True)
-class ConfigFile:
-    """A resolved config that a stage's command loads.
-
-    Attributes:
-        path: Where it is written (just before the stage runs).
-        config: The full resolved ``TrainConfig`` as a dict.
-    """
-
-    path: Path
-    config: Mapping[str, Any]
-
-    def write(self) -> None:
-        """Write the config (atomically) to :attr:`path`."""
-        records.write_json(self.path, dict(self.config))
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One command of the plan.
-
-    Attributes:
-        name: Stage label (for progress and the summary).
-        argv: ``eoss`` arguments.
-        output: Folder or file the stage produces.
-        done_file: The file whose presence means the stage is complete (None: the
-            command itself skips finished work, e.g. ``eoss sweep``).
-        capture: Write the command's stdout to ``output`` (``eoss derive --json``).
-        config: The config file ``argv`` names, to write before running (None:
-            the command takes none).
-        done_runs: Run folders that are all finished when the stage is complete
-            (a sweep's points; used when ``done_file`` is None).
-        meter: Reads the stage's progress from its records while it runs (None:
-            only elapsed time is shown).
-    """
-
-    name: str
-    argv: tuple[str, ...]
-    output: Path
-    done_file: Path | None = None
-    capture: bool = False
-    config: ConfigFile | None = None
-    done_runs: tuple[Path, ...] = ()
-    meter: Meter | None = dataclasses.field(default=None, compare=False)
-
-    def prepare(self) -> None:
-        """Write the stage's config file, if it has one (call before running)."""
-        if self.config is not None:
-            self.config.write()
-
-    def is_done(self) -> bool:
-        """Whether the stage's output is already complete.
-
-        Returns:
-            True when ``done_file`` exists, or every one of ``done_runs`` has
-            finished (or diverged, which is final too).
-        """
-        if self.done_file is not None:
-            return self.done_file.is_file()
-        return bool(self.done_runs) and all(
-            records.RunDir(r).status.get("status") in ("finished", "diverged")
-            for r in self.done_runs
-        )
 
 
 def point_name(batch_size: int, seed: int) -> str:
@@ -273,13 +209,15 @@ def _training_stages(
                 ("--fork", str(source)),
             )
         )
-    for name, overrides in study.noise:
-        noise = ConfigFile(
-            configs / "noise" / f"{name}.json",
-            compose(study.preset, study.base, study.noise_base, overrides),
-        )
-        run_dir = root / "noise" / "train" / name
-        stages.append(_train_stage(f"noise {name}", run_dir, noise, common))
+    if study.noise:  # independent runs: one sweep of named points, study.jobs at once
+        noise = {
+            name: ConfigFile(
+                configs / "noise" / f"{name}.json",
+                compose(study.preset, study.base, study.noise_base, overrides),
+            )
+            for name, overrides in study.noise
+        }
+        stages.append(_points_stage("noise", root / "noise", noise, study.jobs, common))
     for name, overrides in study.runs:  # references and sensitivity runs
         single = ConfigFile(
             configs / "runs" / f"{name}.json",
@@ -288,6 +226,34 @@ def _training_stages(
         run_dir = root / "runs" / "train" / name
         stages.append(_train_stage(f"run {name}", run_dir, single, common))
     return stages
+
+
+def _points_stage(
+    label: str,
+    folder: Path,
+    points: Mapping[str, ConfigFile],
+    jobs: int,
+    common: tuple[str, ...],
+) -> Stage:
+    """Independent runs as one ``eoss sweep --point NAME=CONFIG ...`` (resumable).
+
+    The runs land in ``<folder>/train/<name>``, where single ``eoss train`` stages
+    put them too, so a study planned either way reuses the other's runs.
+    """
+    argv: tuple[str, ...] = ("sweep",)
+    for name, cfg in points.items():
+        argv += ("--point", f"{name}={cfg.path}")
+    argv += ("--jobs", str(jobs), "--out", str(folder), *common)
+    runs = tuple(folder / "train" / name for name in points)
+    steps = max(int(cfg.config["steps"]) for cfg in points.values())
+    return Stage(
+        label,
+        argv,
+        folder,
+        points=tuple(points.values()),
+        done_runs=runs,
+        meter=StepMeter(runs, steps, count=len(runs)),
+    )
 
 
 def _train_stage(

@@ -21,6 +21,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from eoss.analysis.cli.noise_settings import (
+    CPU_NOISE_BASE,
+    GPU_NOISE,
+    NOISE_VARIANTS,
+    NOISY_GD,
+    QUICK_NOISE_BASE,
+)
 from eoss.analysis.cli.paper_settings import (
     PAPER_CPU_BASE,
     PAPER_CPU_FORKS,
@@ -211,27 +218,6 @@ _CPU_BASE: Overrides = {
     "track.n_batches": 24,
     "checkpoint.every": 1000,
 }
-_CPU_NOISE_BASE: Overrides = {
-    "data.n_train": 1024,
-    "batch_size": 32,
-    "steps": 5000,
-    "track.ntk.every": 0,
-}
-
-# SGD, plain GD and GD with each of the three injected-noise covariances (Fig. 10).
-_NOISY_GD: Overrides = {"optim.name": "noisy_gd", "noise.kind": "gaussian"}
-_NOISE_VARIANTS: tuple[tuple[str, Overrides], ...] = (
-    ("sgd", {}),
-    ("gd", {"optim.name": "gd"}),
-    ("noise-full", _NOISY_GD),
-    ("noise-diagonal", {**_NOISY_GD, "noise.kind": "diagonal"}),
-    ("noise-isotropic", {**_NOISY_GD, "noise.kind": "isotropic"}),
-)
-
-_GPU_NOISE: tuple[tuple[str, Overrides], ...] = tuple(
-    (name, o) for name, o in _NOISE_VARIANTS if name != "sgd"
-)  # the sweep run at the imitated b is the SGD control (same eta, n, b)
-
 PRESETS: dict[str, ReproducePreset] = {
     "smoke": ReproducePreset(
         name="smoke",
@@ -248,7 +234,7 @@ PRESETS: dict[str, ReproducePreset] = {
             static_batch_sizes=_pow2(1, 64),
             static_batches=4,
             forks=(("lr-down", {"lr": 0.025, "steps": 90}),),
-            noise=(("noise-full", _NOISY_GD),),
+            noise=(("noise-full", NOISY_GD),),
         ),
     ),
     "quick": ReproducePreset(
@@ -267,6 +253,8 @@ PRESETS: dict[str, ReproducePreset] = {
             static_batch_sizes=_pow2(1, 512),
             static_batches=16,
             forks=(("lr-down", {"lr": 0.02, "steps": 3750}),),
+            noise=NOISE_VARIANTS,
+            noise_base=QUICK_NOISE_BASE,
             jobs=2,
         ),
     ),
@@ -290,8 +278,8 @@ PRESETS: dict[str, ReproducePreset] = {
                 ("lr-up", {"lr": 0.03, "steps": 13000}),
                 ("b-up", {"batch_size": 256, "steps": 13000}),
             ),
-            noise=_NOISE_VARIANTS,
-            noise_base=_CPU_NOISE_BASE,
+            noise=NOISE_VARIANTS,
+            noise_base=CPU_NOISE_BASE,
             jobs=2,
         ),
     ),
@@ -338,7 +326,7 @@ PRESETS: dict[str, ReproducePreset] = {
             fork_from=64,
             forks=PAPER_GPU_FORKS,
             runs=PAPER_GPU_RUNS,
-            noise=_GPU_NOISE,
+            noise=GPU_NOISE,
             noise_base={"batch_size": 16, "steps": 50000},
             jobs=2,
         ),

@@ -179,13 +179,23 @@ def _print_cost(stages: list[Any], args: argparse.Namespace) -> None:
 
 
 def _needs_cifar(preset: Any) -> bool:
-    """Whether the preset's training study reads CIFAR-10."""
-    from eoss.analysis.cli.plan import compose
+    """Whether any training run of the preset reads CIFAR-10.
+
+    Read from the ``eoss train`` preset dict and the override mappings alone, so
+    the data check runs before torch is imported (an offline user without the
+    data gets the one-line error in well under a second).
+    """
+    from eoss.empirical.training.presets import preset as train_preset
 
     study = preset.study
     if study is None:
         return False
-    return compose(study.preset, study.base)["data"]["name"] == "cifar10"
+    default = train_preset(study.preset).get("data", {}).get("name", "cifar10")
+    base = study.base.get("data.name", default)
+    names = {base} | {
+        o.get("data.name", base) for o in study.overrides().values()
+    }  # noise_base and a run's own mapping both sit on top of base
+    return "cifar10" in names
 
 
 def _check_data_root(flag: str | None, *, fetch: bool) -> None:

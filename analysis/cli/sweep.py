@@ -30,16 +30,34 @@ reads the run folders (:mod:`eoss.analysis.cli.sweep_status`).
 from __future__ import annotations
 
 import argparse
-import itertools
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from eoss.analysis.cli import executors
+from eoss.analysis.cli.sweep_points import (
+    SweepPoint,
+    config_path,
+    parse_grid,
+    parse_points,
+    plan,
+    point_name,
+    typed_grid,
+)
 from eoss.analysis.cli.sweep_runner import _DONE, _Runner
 from eoss.analysis.cli.sweep_status import run_status as _status
-from eoss.analysis.cli.train import add_run_arguments, base_config, resolve_device
+from eoss.analysis.cli.train import add_run_arguments, resolve_device
+
+__all__ = [
+    "SweepPoint",
+    "add_arguments",
+    "config_path",
+    "handle",
+    "parse_grid",
+    "parse_points",
+    "plan",
+    "point_name",
+    "typed_grid",
+]
 
 NAME = "sweep"
 HELP = "run a grid of training runs, local or on SLURM (resumable)"
@@ -60,7 +78,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=[],
         metavar="KEY=V1,V2,...",
         help="a config field and its values; several --grid make a product "
-        "(required unless --status)",
+        "(--grid or --point is required unless --status)",
+    )
+    p.add_argument(
+        "--point",
+        action="append",
+        default=[],
+        metavar="NAME=CONFIG",
+        help="a named run from a full JSON config file, instead of a grid "
+        "(repeatable; runs <out>/train/NAME; --set applies on top)",
     )
     p.add_argument(
         "--jobs",
@@ -80,150 +106,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_run_arguments(p)
 
 
-def parse_grid(items: list[str]) -> list[tuple[str, list[str]]]:
-    """Parse ``--grid key=v1,v2`` items.
-
-    Args:
-        items: Raw ``--grid`` values.
-
-    Returns:
-        [(key, [values...]), ...] in the given order.
-
-    Raises:
-        ValueError: On a malformed item or a repeated key.
-    """
-    out: list[tuple[str, list[str]]] = []
-    for item in items:
-        key, sep, values = item.partition("=")
-        vals = [v.strip() for v in values.split(",") if v.strip()]
-        if not sep or not key.strip() or not vals:
-            raise ValueError(f"--grid expects KEY=V1,V2,..., got {item!r}")
-        if any(k == key.strip() for k, _ in out):
-            raise ValueError(f"--grid key {key.strip()!r} given twice")
-        dup = sorted({v for v in vals if vals.count(v) > 1})
-        if dup:
-            repeated = ", ".join(dup)
-            raise ValueError(f"--grid {key.strip()}: value(s) {repeated} repeated")
-        out.append((key.strip(), vals))
-    return out
-
-
-def point_name(assignment: list[tuple[str, str]]) -> str:
-    """Folder name of a grid point, e.g. ``batch_size=16,lr=0.01``.
-
-    Args:
-        assignment: (key, value) pairs.
-
-    Returns:
-        A file-system-safe name.
-    """
-    text = ",".join(f"{k}={v}" for k, v in assignment)
-    return "".join(c if c.isalnum() or c in "=,._-" else "_" for c in text)
-
-
-@dataclass(frozen=True)
-class SweepPoint:
-    """One grid point, resolved before anything runs.
-
-    Attributes:
-        name: Folder name (:func:`point_name`).
-        overrides: The grid assignment, dotted field → typed value.
-        config: The point's full resolved :class:`TrainConfig` as a dict (what
-            the run's ``config.json`` will hold).
-    """
-
-    name: str
-    overrides: Mapping[str, Any]
-    config: Mapping[str, Any]
-
-
-def typed_grid(grid: list[tuple[str, list[str]]]) -> list[tuple[str, list[Any]]]:
-    """Parse each grid value with its :class:`TrainConfig` field's type.
-
-    Args:
-        grid: :func:`parse_grid` output.
-
-    Returns:
-        [(key, [typed values...]), ...].
-
-    Raises:
-        ValueError: On an unknown field or a value of the wrong type.
-    """
-    from eoss.analysis.cli.overrides import field_type, parse_text
-    from eoss.empirical.training.config import TrainConfig
-
-    out = []
-    for key, texts in grid:
-        hint = field_type(TrainConfig, key)
-        values = [parse_text(t, hint, key) for t in texts]
-        for i, v in enumerate(values):
-            if v in values[:i]:
-                raise ValueError(
-                    f"--grid {key}: {texts[i]!r} repeats {texts[values.index(v)]!r}"
-                )
-        out.append((key, values))
-    return out
-
-
-def plan(args: argparse.Namespace) -> list[SweepPoint]:
-    """The grid points, each resolved to a validated config before anything runs.
-
-    The base (preset or ``--config``, ``--data``, every ``--set``) and the point's
-    typed grid assignment are applied once, here, so a bad value fails before any
-    process starts and every child loads a complete config file.
-
-    Args:
-        args: Parsed arguments.
-
-    Returns:
-        One point per element of the grid's Cartesian product.
-    """
-    from eoss.analysis.cli.overrides import apply_overrides, to_dict
-    from eoss.empirical.training.config import TrainConfig
-
-    grid = parse_grid(args.grid)
-    options = [
-        [(key, text, value) for text, value in zip(texts, values, strict=True)]
-        for (key, texts), (_, values) in zip(grid, typed_grid(grid), strict=True)
-    ]
-    base = base_config(args)
-    points = []
-    for combo in itertools.product(*options):
-        texts = [(key, text) for key, text, _ in combo]
-        values = {key: value for key, _, value in combo}
-        cfg = apply_overrides(TrainConfig, base, args.set, values)
-        name, resolved = point_name(texts), to_dict(cfg)
-        _check_existing(Path(args.out) / "train" / name, resolved)
-        points.append(SweepPoint(name, values, resolved))
-    return points
-
-
-def config_path(out: Path, name: str) -> Path:
-    """Where ``eoss sweep`` writes the resolved config of point ``name``.
-
-    Args:
-        out: The sweep's ``--out``.
-        name: The point's name.
-
-    Returns:
-        ``<out>/points/<name>.json``.
-    """
-    return out / "points" / f"{name}.json"
-
-
-def _check_existing(run_dir: Path, config: Mapping[str, Any]) -> None:
-    """Refuse to resume a point whose stored config differs from the plan."""
-    from eoss.analysis import records
-
-    if not (run_dir / "config.json").is_file():
-        return
-    if records.read_json(run_dir / "config.json") != config:
-        raise ValueError(
-            f"{run_dir} exists with a different config; use another --out "
-            "or remove that run"
-        )
-
-
 def handle(args: argparse.Namespace) -> int:
     """Run ``eoss sweep``.
 
@@ -238,7 +120,8 @@ def handle(args: argparse.Namespace) -> int:
         0 when every point finished or diverged, 1 otherwise.
 
     Raises:
-        ValueError: On ``--jobs`` < 1, no ``--grid``, or a point that cannot run.
+        ValueError: On ``--jobs`` < 1, neither ``--grid`` nor ``--point``, or a
+            point that cannot run.
     """
     from eoss.analysis import records
 
@@ -246,8 +129,10 @@ def handle(args: argparse.Namespace) -> int:
         from eoss.analysis.cli.sweep_status import print_status
 
         return print_status(Path(args.out))
-    if not args.grid:
-        raise ValueError("--grid KEY=V1,V2,... is required (unless --status)")
+    if not args.grid and not args.point:
+        raise ValueError(
+            "--grid KEY=V1,V2,... or --point NAME=CONFIG is required (unless --status)"
+        )
     executors.check_arguments(args)
     out = Path(args.out)
     records.check_output_dir(out)

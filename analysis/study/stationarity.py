@@ -33,6 +33,7 @@ the full rule to their records.)
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,7 +105,11 @@ class Stationarity:
         """
 
         def one(name: str, d: Drift | None) -> str:
-            return f"{name} —" if d is None else f"{name} {d.drift:+.3f} ± {d.se:.2g}"
+            if d is None:
+                return f"{name} —"
+            if not math.isfinite(d.se):  # a Newey–West SE needs >= 4 points
+                return f"{name} {d.drift:+.3f} (SE n/a: {d.n} points)"
+            return f"{name} {d.drift:+.3f} ± {d.se:.2g}"
 
         name = "bs" if self.sharpness_series == "batch_sharpness" else "MiniBS"
         text = f"{one(name, self.sharpness)}, {one('FullBS', self.fullbs)}"

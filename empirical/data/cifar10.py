@@ -27,12 +27,15 @@ import io
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from eoss.empirical.data.arrays import ArrayDataset
+if TYPE_CHECKING:  # torch is imported where tensors are made, so that locating
+    # the files (the offline check before a reproduction) costs no torch import
+    import torch
+
+    from eoss.empirical.data.arrays import ArrayDataset
 
 DIRNAME = "cifar-10-batches-py"
 TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -216,6 +219,8 @@ def class_covering_subset(
 
 def _to_images(data: np.ndarray) -> torch.Tensor:
     """uint8 (n, 3072) → float32 (n, 3, 32, 32) in [0, 1]."""
+    import torch
+
     return torch.from_numpy(data.reshape(-1, 3, 32, 32).astype(np.float32) / 255.0)
 
 
@@ -276,6 +281,9 @@ def load_cifar10(
         FileNotFoundError: If the batches are missing.
         ValueError: If n_train exceeds the images present or files are malformed.
     """
+    import torch
+
+    from eoss.empirical.data.arrays import ArrayDataset
     from eoss.empirical.rng import numpy_rng
 
     folder = locate(root)

@@ -43,5 +43,6 @@ def plot_noise_variants(ax: Axes, runs: Mapping[str, RunTables]) -> list[Artist]
     step_axis(ax)
     ax.set_xlabel("step")
     ax.set_ylabel("sharpness / (2/η)")
-    ax.legend(fontsize=7)
+    # outside the axes: the curves start at the top left, where a legend would sit
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return out

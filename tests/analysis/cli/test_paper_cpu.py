@@ -100,7 +100,8 @@ def test_paper_preset_is_paper_cpu_at_eta_0004_with_more_seeds(tmp_path):
     assert cfg["lr"] == 0.004 and cfg["stop"]["until_stationary"]
     assert len(gpu.seeds) > len(cpu.seeds)
     assert set(cpu.batch_sizes) <= set(gpu.batch_sizes)
-    noise = {n: s.config.config for n, s in stages.items() if n.startswith("noise")}
+    noise = {c.path.stem: c.config for c in stages["noise"].points}
+    assert set(noise) == {name for name, _ in gpu.noise}
     assert {c["optim"]["name"] for c in noise.values()} == {"gd", "noisy_gd"}
     assert all(c["data"]["n_train"] == 8192 for c in noise.values())
     b_noise = {c["batch_size"] for c in noise.values()}

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import os
 
 import pytest
 
@@ -31,9 +32,10 @@ def test_every_preset_plans_all_stages(tmp_path):
         for st in stages:
             assert st.argv, st.name
             assert "--set" not in st.argv, st.name  # configs travel as files
-            if st.config is not None:
-                assert str(st.config.path) in st.argv
-                from_dict(TrainConfig, dict(st.config.config))  # a full config
+            for cfg in (st.config, *st.points):
+                if cfg is not None:
+                    assert str(cfg.path) in " ".join(st.argv)
+                    from_dict(TrainConfig, dict(cfg.config))  # a full config
         assert not (tmp_path / name).exists()  # planning writes nothing
     with pytest.raises(ValueError, match="unknown preset"):
         get_preset("huge")
@@ -174,6 +176,31 @@ def test_offline_without_data_stops_before_any_stage(monkeypatch, tmp_path, caps
     assert str(tmp_path / "cache" / "eoss") in err and "--data-root" in err
     assert "[1/" not in err  # no stage ran
     assert list(tmp_path.iterdir()) == []  # no report, no runs, no cache folder
+
+
+def test_offline_data_check_comes_before_torch_is_imported(tmp_path):
+    # a fresh process: the one-line error must not pay for `import torch` (~1-2 s)
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from eoss.analysis import records\n"
+        "def no_network(*a, **k): raise OSError('offline')\n"
+        "records.download_file = no_network\n"
+        "from eoss.analysis.cli.main import main\n"
+        "rc = main(['reproduce', '--preset', 'quick'])\n"
+        "print(rc, 'torch' in sys.modules)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "EOSS_DATA_ROOT"}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    res = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True,
+        text=True, timeout=120,
+    )  # fmt: skip
+    assert res.stdout.split() == ["2", "False"], res.stderr
+    assert "CIFAR-10 not found under" in res.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_offline_dry_run_plans_without_touching_the_cache(

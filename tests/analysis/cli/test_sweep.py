@@ -162,3 +162,55 @@ def test_sweep_refuses_changed_configs_and_bad_grids(tmp_path, capsys):
     assert (
         point_name([("model.name", "mlp"), ("lr", "1e-3")]) == "model.name=mlp,lr=1e-3"
     )
+
+
+def test_sweep_named_points_run_their_config_files(tmp_path, monkeypatch, capsys):
+    # --point NAME=CONFIG: heterogeneous runs (e.g. the noise variants) in one sweep
+    children = []
+
+    def run_in_process(self, task, env):
+        children.append(task.command()[3:])
+        return main(task.command()[3:]), ""
+
+    monkeypatch.setattr(sweep_cmd._Runner, "launch", run_in_process)
+    base = to_dict(
+        apply_overrides(TrainConfig, preset("test"), [*OFF[1::2], "steps=6"])
+    )
+    gd = {**base, "optim": {**base["optim"], "name": "gd"}}
+    records.write_json(tmp_path / "sgd.json", base)
+    records.write_json(tmp_path / "gd.json", gd)
+    out = tmp_path / "noise"
+    argv = ["sweep", "--point", f"sgd={tmp_path / 'sgd.json'}"]
+    argv += ["--point", f"gd={tmp_path / 'gd.json'}", "--set", "lr=0.02"]
+    argv += ["--out", str(out), "--quiet", "--device", "cpu"]
+    assert main(argv) == 0
+    index = records.read_json(out / "sweep.json")["points"]
+    assert [p["name"] for p in index] == ["sgd", "gd"] and len(children) == 2
+    for p, want in zip(index, (base, gd), strict=True):
+        stored = records.read_json(out / "train" / p["name"] / "config.json")
+        assert stored == {**want, "lr": 0.02}  # the file plus --set
+        assert p["status"] == "finished"
+    children.clear()
+    assert main(argv) == 0 and children == []  # finished points are skipped
+
+
+@pytest.mark.parametrize(
+    "point, message",
+    [
+        ("sgd", "NAME=CONFIG"),
+        ("../x={cfg}", "use letters"),
+        ("a=missing.json", "not found"),
+    ],
+)
+def test_sweep_named_points_refuse_bad_items(tmp_path, capsys, point, message):
+    cfg = tmp_path / "c.json"
+    records.write_json(cfg, to_dict(apply_overrides(TrainConfig, preset("test"), [])))
+    out = tmp_path / "o"
+    argv = ["sweep", "--point", point.format(cfg=cfg), "--out", str(out)]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err and not out.exists()
+    twice = ["sweep", "--point", f"a={cfg}", "--point", f"a={cfg}", "--out", str(out)]
+    assert main(twice) == 2 and "given twice" in capsys.readouterr().err
+    mixed = ["sweep", "--point", f"a={cfg}", "--grid", "lr=0.1", "--out", str(out)]
+    assert main(mixed) == 2 and "--point takes full configs" in capsys.readouterr().err
+    assert not out.exists()

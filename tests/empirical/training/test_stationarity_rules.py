@@ -128,3 +128,21 @@ def test_monitor_applies_the_configured_rule():
     assert p.stationary is True and e.stationary is not True
     assert e.ses == p.ses and all(se > 0 for se in e.ses)
     assert "(equivalence rule;" in e.text()
+
+
+def test_analysis_text_says_when_a_tail_is_too_short_for_an_se():
+    # 3 tail points: D is defined, its Newey-West SE is not (>= 4 points needed);
+    # the row must say so instead of printing "± nan"; the equivalence rule
+    # cannot decide, whatever D is
+    steps = np.array([1000.0, 1100.0, 1200.0])
+    vals = np.array([1.0, 1.01, 1.0])
+    res = stationarity(
+        (961, 1200), ("minibs", steps, vals), (steps, vals), 0.05, rule="equivalence"
+    )
+    assert res.fullbs.n == 3 and np.isnan(res.fullbs.se)
+    assert "nan" not in res.text()
+    assert "FullBS +0.000 (SE n/a: 3 points)" in res.text()
+    assert res.stationary is None and res.other is True  # point rule: |D| ≤ τ
+    s4, v4 = np.append(steps, 1300.0), np.append(vals, 1.0)
+    four = stationarity((961, 1300), ("minibs", s4, v4), (s4, v4), 0.05)
+    assert "±" in four.text() and "n/a" not in four.text()
