@@ -1,7 +1,7 @@
 """Presets of ``eoss reproduce``: what each reproduction runs, sized for its machine.
 
-``smoke`` tests the pipeline at toy size; ``quick`` is the README's main job (309
-CPU-seconds measured: 3-5 minutes on 2 idle CPU cores); ``cpu`` the fuller CPU study
+``smoke`` tests the pipeline at toy size; ``quick`` is the README's main job (400
+CPU-seconds measured: 4 minutes on 2 idle CPU cores); ``cpu`` the fuller CPU study
 behind the committed report;
 ``paper`` the paper-scale version for a GPU. Sizes were chosen from measured costs
 (``docs/training.md``, ``benchmarks/RESULTS.md``).
@@ -239,10 +239,11 @@ PRESETS: dict[str, ReproducePreset] = {
     ),
     "quick": ReproducePreset(
         name="quick",
-        summary="end to end in 238 CPU-seconds (measured: 160 s on 2 idle CPU "
-        "cores, 10-40 min on loaded ones): derivations, two "
+        summary="end to end in 400 CPU-seconds (measured: 242 s on 2 idle CPU "
+        "cores, far longer on loaded ones): derivations, two "
         "simulations, a 5-point trained sweep (b = 8..128), a static curve and an "
-        "eta fork on 1024 CIFAR-10 images (MLP 2x256)",
+        "eta fork on 1024 CIFAR-10 images (MLP 2x256), the five noise variants "
+        "(SGD, GD, noise-injected GD) on 256",
         simulations=(_SPIKED, _SPIKED_WITH),
         study=TrainingStudy(
             base=_QUICK_BASE,

@@ -283,6 +283,29 @@ def test_quick_static_curve_stays_below_n():
     assert max(study.batch_sizes) < n
 
 
+def test_quick_plans_the_noise_variants_side_by_side(tmp_path):
+    # Fig. 10 in the main job: SGD, GD and the three noise kinds at one (n, b, eta),
+    # as one sweep of named points running the study's jobs at a time
+    stages = {s.name: s for s in plan(get_preset("quick"), tmp_path, tmp_path / "r")}
+    noise = stages["noise"]
+    cfgs = {c.path.stem: c.config for c in noise.points}
+    assert set(cfgs) == {"sgd", "gd", "noise-full", "noise-diagonal", "noise-isotropic"}
+    kinds = {(c["optim"]["name"], c["noise"]["kind"]) for c in cfgs.values()}
+    assert kinds == {
+        ("sgd", "none"), ("gd", "none"), ("noisy_gd", "gaussian"),
+        ("noisy_gd", "diagonal"), ("noisy_gd", "isotropic"),
+    }  # fmt: skip
+    settings = {(c["data"]["n_train"], c["batch_size"], c["lr"]) for c in cfgs.values()}
+    assert len(settings) == 1  # one comparison: same n, b and eta
+    argv = " ".join(noise.argv)
+    assert noise.argv[0] == "sweep" and argv.count("--point") == 5
+    assert f"--jobs {get_preset('quick').study.jobs}" in argv
+    assert noise.done_runs == tuple(tmp_path / "noise" / "train" / n for n in cfgs)
+    # every noise run has >= 4 points in its 20 % tail, so its drifts have an SE
+    for c in cfgs.values():
+        assert 0.2 * c["steps"] / c["track"]["fullbs"]["every"] >= 4
+
+
 def test_git_revision_is_eoss_own_not_an_enclosing_repository(tmp_path):
     import shutil
     import subprocess
